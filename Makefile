@@ -1,0 +1,64 @@
+# virt-failover: build, test and demo. Run as root on Debian 12; the targets install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# The go directive in go.mod pins the toolchain; any go >= 1.21 fetches it through the module proxy.
+export GOTOOLCHAIN := auto
+GO      ?= go
+BIN     := bin/virt-failover
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
+# Packages the tests and the demo need: libvirt and QEMU for the two private hosts, xmllint for
+# virt-xml-validate, kmod and cpio for the guest image.
+APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc
+E2E_ROUNDS ?= 1
+
+.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules
+
+build: go-check modules
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-failover
+
+## test: everything: format and vet checks, unit tests with the race detector, the end-to-end suite.
+test: deps check unit e2e
+
+unit: go-check modules
+	$(GO) test -race -count=1 ./...
+
+## e2e: two private libvirt hosts on this machine, live failover migrations (root).
+e2e: deps build
+	VF_E2E=1 VF_BIN=$(CURDIR)/$(BIN) VF_ROUNDS=$(E2E_ROUNDS) $(GO) test -count=1 -timeout 40m -v ./e2e/
+
+## demo: the main job, narrated: a failover guest migrated back and forth between two hosts.
+demo: deps build
+	VF_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
+
+bench: go-check modules build
+	$(GO) test -run '^$$' -bench . -benchmem ./xmlxform/ ./policy/ ./hooks/
+	$(GO) run ./internal/hookbench -bin $(BIN)
+
+check: go-check modules
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt wants changes in:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .cache/e2e
+
+deps: go-check apt-deps modules
+
+go-check:
+	@command -v $(GO) >/dev/null || { echo "make: go is not installed. Install Go >= 1.21 (https://go.dev/dl; Debian 12's golang-go 1.19 is too old), put it on PATH and run make again: the go command then fetches the toolchain go.mod pins." >&2; exit 1; }
+	@v=$$($(GO) env GOVERSION 2>/dev/null | sed 's/^go//'); maj=$${v%%.*}; rest=$${v#*.}; min=$${rest%%.*}; \
+	  if [ -z "$$v" ] || [ "$$maj" -lt 1 ] || { [ "$$maj" -eq 1 ] && [ "$$min" -lt 21 ]; }; then \
+	    echo "make: go $$v is too old to fetch the toolchain go.mod pins. Install Go >= 1.21 (https://go.dev/dl) and run make again." >&2; exit 1; fi
+
+apt-deps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: missing packages: $$missing; run as root (or apt-get install them) and try again" >&2; exit 1; fi; \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+modules: go-check
+	$(GO) mod download

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/virt-failover/virt-failover/policy"
+)
+
+func policyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "policy",
+		Usage: "work with the policy file",
+		Commands: []*cli.Command{{
+			Name:      "check",
+			Usage:     "validate a policy file (default " + policy.DefaultPath + ")",
+			ArgsUsage: "[FILE]",
+			Flags:     []cli.Flag{policyFlag()},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				path := cmd.String("policy")
+				if cmd.Args().Len() > 1 {
+					return usageError("policy check: want at most one FILE")
+				}
+				if cmd.Args().Len() == 1 {
+					path = cmd.Args().First()
+				}
+				p, err := policy.Load(path)
+				if err != nil {
+					return policyError(err)
+				}
+				out := cmd.Root().Writer
+				if p.Missing {
+					fmt.Fprintf(out, "%s: not found; the built-in defaults apply\n", path)
+				} else {
+					fmt.Fprintf(out, "%s: ok\n", path)
+				}
+				printPolicySummary(out, p)
+				return nil
+			},
+		}},
+	}
+}
+
+// policyError renders the loader's errors one per line, each followed by its hint.
+func policyError(err error) error {
+	var lines []string
+	for _, e := range unjoin(err) {
+		lines = append(lines, e.Error())
+		var pe *policy.Error
+		if errors.As(e, &pe) && pe.Hint != "" {
+			lines = append(lines, "hint: "+pe.Hint)
+		}
+	}
+	return &cliError{err: errors.New(strings.Join(lines, "\n")), code: exitFailed}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func printPolicySummary(w interface{ Write([]byte) (int, error) }, p *policy.Policy) {
+	fmt.Fprintf(w, "  host: enabled=%t accept_incoming=%t on_error=%s enforce=%s\n",
+		p.Host.Enabled, p.Host.AcceptIncoming, p.Host.OnError, p.Host.Enforce)
+	names := make([]string, 0, len(p.Pools))
+	for n := range p.Pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pool := p.Pools[n]
+		fmt.Fprintf(w, "  pool %s: %d PF(s), %d address(es), %d network(s)\n", n, len(pool.PF), len(pool.Addresses), len(pool.Networks))
+	}
+	fmt.Fprintf(w, "  rewrite: %d network(s), %d bridge(s)\n", len(p.Rewrite.Networks), len(p.Rewrite.Bridges))
+	fmt.Fprintf(w, "  log: %s\n  state: %s (claims expire after %s)\n", p.Log.File, p.State.Dir, p.State.ClaimTTL)
+}

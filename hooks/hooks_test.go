@@ -1,0 +1,425 @@
+package hooks
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIsHookPath(t *testing.T) {
+	for _, tc := range []struct {
+		argv0 string
+		want  bool
+	}{
+		{"/etc/libvirt/hooks/qemu", true},
+		{"/usr/local/etc/libvirt/hooks/qemu", true},
+		{"/etc/libvirt/hooks/qemu.d/50-virt-failover", true},
+		{"/etc/libvirt/hooks/qemu.d/virt-failover", true},
+		{"/usr/bin/virt-failover", false},
+		{"virt-failover", false},
+		{"/etc/libvirt/hooks/network", false},
+		{"/tmp/qemu", false},
+		{"./hooks/qemu", true},
+	} {
+		if got := IsHookPath(tc.argv0); got != tc.want {
+			t.Errorf("IsHookPath(%q) = %t, want %t", tc.argv0, got, tc.want)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	inv, err := ParseArgs("qemu", []string{"web-01", "release", "end", "migrated"})
+	if err != nil || inv != (Invocation{"qemu", "web-01", "release", "end", "migrated"}) {
+		t.Fatalf("got %+v, %v", inv, err)
+	}
+	inv, err = ParseArgs("qemu", []string{"web-01", "prepare"})
+	if err != nil || inv.SubOp != "-" || inv.Extra != "-" {
+		t.Fatalf("missing trailing args should be '-': %+v, %v", inv, err)
+	}
+	for name, args := range map[string][]string{
+		"too-few":  {"web-01"},
+		"too-many": {"a", "b", "c", "d", "e"},
+	} {
+		if _, err := ParseArgs("qemu", args); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	if _, err := ParseArgs("lxc", []string{"a", "prepare"}); err == nil {
+		t.Error("lxc driver: want an error")
+	}
+}
+
+// env is one hook run's surroundings: a policy file, a log file, the domain on stdin.
+type env struct {
+	t      *testing.T
+	dir    string
+	policy string
+	log    string
+}
+
+func newEnv(t *testing.T, policyBody string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, policy: filepath.Join(dir, "policy.toml"), log: filepath.Join(dir, "log", "virt-failover.log")}
+	body := policyBody + "\n"
+	if err := os.WriteFile(e.policy, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+func (e *env) run(op, subop string, stdin []byte) result {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", op, subop, "-"}, Options{
+		PolicyPath:  e.policy,
+		LogFile:     e.log,
+		Stdin:       bytes.NewReader(stdin),
+		Stdout:      &out,
+		Stderr:      &errb,
+		ReadTimeout: 5 * time.Second,
+	})
+	return result{code, out.String(), errb.String()}
+}
+
+func (e *env) records() []Record {
+	e.t.Helper()
+	f, err := os.Open(e.log)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			e.t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func (e *env) last() Record {
+	recs := e.records()
+	if len(recs) == 0 {
+		e.t.Fatal("no log line")
+	}
+	return recs[len(recs)-1]
+}
+
+func domain(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/hooks/web-01.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEveryOperationPassesSilently(t *testing.T) {
+	e := newEnv(t, "")
+	dom := domain(t)
+	for _, op := range [][2]string{
+		{"prepare", "begin"}, {"start", "begin"}, {"started", "begin"}, {"stopped", "end"},
+		{"release", "end"}, {"migrate", "begin"}, {"restore", "begin"}, {"reconnect", "begin"},
+		{"attach", "begin"}, {"some-future-op", "begin"},
+	} {
+		r := e.run(op[0], op[1], dom)
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("%s %s: code %d stdout %q stderr %q; want 0 and silence", op[0], op[1], r.code, r.stdout, r.stderr)
+		}
+		if rec := e.last(); rec.Op != op[0] || rec.Decision != Pass || rec.Domain != "web-01" {
+			t.Errorf("%s: log record %+v", op[0], rec)
+		}
+	}
+	if n := len(e.records()); n != 10 {
+		t.Errorf("want one log line per invocation (10), got %d", n)
+	}
+}
+
+func TestRewriteNetworksAndBridges(t *testing.T) {
+	e := newEnv(t, `[rewrite.networks]
+"lan" = "lan-b"
+[rewrite.bridges]
+"br-a" = "br-b"`)
+	dom := domain(t)
+	for _, op := range []string{"migrate", "restore"} {
+		r := e.run(op, "begin", dom)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("%s: code %d stderr %q", op, r.code, r.stderr)
+		}
+		want := strings.ReplaceAll(string(dom), "<source network='lan'/>", "<source network='lan-b'/>")
+		want = strings.Replace(want, "<source bridge='br-a'/>", "<source bridge='br-b'/>", 1)
+		if r.stdout != want {
+			t.Errorf("%s: output differs from the input beyond the sources:\n%s", op, r.stdout)
+		}
+		rec := e.last()
+		if rec.Decision != Rewrite || len(rec.Changes) != 3 {
+			t.Errorf("%s: record %+v", op, rec)
+		}
+		if !strings.Contains(strings.Join(rec.Changes, "\n"), "interface ua-sby0: source network 'lan' -> 'lan-b'") {
+			t.Errorf("changes do not name the device: %q", rec.Changes)
+		}
+	}
+	// Other operations never print, even when a mapping matches: libvirt ignores their stdout.
+	if r := e.run("prepare", "begin", dom); r.stdout != "" || r.code != 0 {
+		t.Errorf("prepare printed %q", r.stdout)
+	}
+}
+
+func TestNoMatchingMappingPrintsNothing(t *testing.T) {
+	e := newEnv(t, `[rewrite.networks]
+"fabric-a" = "fabric-b"`)
+	r := e.run("migrate", "begin", domain(t))
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("code %d stdout %q: an unchanged definition must print nothing (libvirt would taint the domain)", r.code, r.stdout)
+	}
+}
+
+func TestAcceptIncomingFalseRefusesMigration(t *testing.T) {
+	e := newEnv(t, "[host]\naccept_incoming = false")
+	r := e.run("migrate", "begin", domain(t))
+	if r.code != 1 || r.stdout != "" {
+		t.Fatalf("code %d stdout %q", r.code, r.stdout)
+	}
+	first, _, _ := strings.Cut(r.stderr, "\n")
+	want := "virt-failover: qemu web-01 migrate begin: refused: this host does not accept incoming migrations ([host] accept_incoming = false in " + e.policy + ")"
+	if first != want {
+		t.Errorf("first stderr line\n got %q\nwant %q", first, want)
+	}
+	if !strings.Contains(r.stderr, "\nvirt-failover: hint: ") {
+		t.Errorf("no hint line: %q", r.stderr)
+	}
+	if rec := e.last(); rec.Decision != Refuse || !strings.Contains(rec.Message, "accept_incoming") {
+		t.Errorf("record %+v", rec)
+	}
+	// Restores and starts are not incoming migrations.
+	if r := e.run("restore", "begin", domain(t)); r.code != 0 {
+		t.Errorf("restore refused: %q", r.stderr)
+	}
+}
+
+func TestDisabledPassesEverything(t *testing.T) {
+	e := newEnv(t, "[host]\nenabled = false\naccept_incoming = false\n[rewrite.networks]\n\"lan\" = \"lan-b\"")
+	r := e.run("migrate", "begin", domain(t))
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("kill switch: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if rec := e.last(); rec.Decision != Pass || !strings.Contains(rec.Message, "enabled = false") {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestBadPolicyFollowsOnErrorPerOperation(t *testing.T) {
+	e := newEnv(t, "[host]\nenable = true")
+	dom := domain(t)
+	for _, tc := range []struct {
+		op, subop string
+		code      int
+	}{
+		{"migrate", "begin", 1}, {"restore", "begin", 1}, {"prepare", "begin", 1},
+		{"reconnect", "begin", 0}, {"stopped", "end", 0}, {"release", "end", 0}, {"started", "begin", 0},
+	} {
+		r := e.run(tc.op, tc.subop, dom)
+		if r.code != tc.code || r.stdout != "" {
+			t.Errorf("%s: code %d (want %d) stdout %q", tc.op, r.code, tc.code, r.stdout)
+		}
+		first, _, _ := strings.Cut(r.stderr, "\n")
+		if !strings.HasPrefix(first, "virt-failover: qemu web-01 "+tc.op+" "+tc.subop+": ") ||
+			!strings.Contains(first, "policy: "+e.policy+":2") {
+			t.Errorf("%s: first stderr line %q should name the policy file and line", tc.op, first)
+		}
+		if rec := e.last(); rec.Decision != Error {
+			t.Errorf("%s: decision %q, want error", tc.op, rec.Decision)
+		}
+	}
+}
+
+func TestBadInputFollowsOnError(t *testing.T) {
+	broken := []byte("<domain type='qemu'><name>web-01</name><devices>")
+	for _, tc := range []struct {
+		name, policy string
+		code         int
+	}{
+		{"on-error-refuse", "", 1},
+		{"on-error-pass", "[host]\non_error = \"pass\"", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.policy)
+			r := e.run("migrate", "begin", broken)
+			if r.code != tc.code || r.stdout != "" {
+				t.Fatalf("code %d stdout %q", r.code, r.stdout)
+			}
+			if !strings.Contains(r.stderr, "domain definition on stdin: line 1:") {
+				t.Errorf("stderr %q should name the position", r.stderr)
+			}
+			// reconnect always exits 0: a failing reconnect makes libvirt kill the guest.
+			if r := e.run("reconnect", "begin", broken); r.code != 0 {
+				t.Errorf("reconnect exited %d", r.code)
+			}
+		})
+	}
+}
+
+func TestOversizedInput(t *testing.T) {
+	e := newEnv(t, "")
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
+		PolicyPath: e.policy, LogFile: e.log, Stdin: bytes.NewReader(make([]byte, 2<<20)), Stdout: &out, Stderr: &errb, MaxInput: 1 << 20,
+	})
+	if code != 1 || !strings.Contains(errb.String(), "larger than 1 MiB") {
+		t.Fatalf("code %d stderr %q", code, errb.String())
+	}
+}
+
+func TestStalledInputTimesOut(t *testing.T) {
+	e := newEnv(t, "")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "prepare", "begin", "-"}, Options{
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+	})
+	if code != 1 || !strings.Contains(errb.String(), "no end of input within 50ms") {
+		t.Fatalf("code %d stderr %q", code, errb.String())
+	}
+}
+
+func TestStalledPipeTimesOut(t *testing.T) {
+	e := newEnv(t, "")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+	})
+	if code != 1 || !strings.Contains(errb.String(), "no end of input") {
+		t.Fatalf("code %d stderr %q", code, errb.String())
+	}
+}
+
+func TestPanicIsAnInternalError(t *testing.T) {
+	ops["test-panic"] = opSpec{filter: true, onError: true, decide: func(*run) outcome { panic("boom") }}
+	defer delete(ops, "test-panic")
+	e := newEnv(t, "")
+	r := e.run("test-panic", "begin", domain(t))
+	if r.code != 1 || r.stdout != "" {
+		t.Fatalf("code %d stdout %q", r.code, r.stdout)
+	}
+	first, _, _ := strings.Cut(r.stderr, "\n")
+	if first != "virt-failover: qemu web-01 test-panic begin: refused: internal error: panic: boom" {
+		t.Errorf("first line %q", first)
+	}
+	if rec := e.last(); rec.Decision != Error {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestLogFileModeAndNoSecrets(t *testing.T) {
+	e := newEnv(t, "[rewrite.networks]\n\"lan\" = \"lan-b\"")
+	e.run("migrate", "begin", domain(t))
+	fi, err := os.Stat(e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("log mode %v, want 0640", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(e.log)
+	if bytes.Contains(b, []byte("s3cret-vnc")) || bytes.Contains(b, []byte("<domain")) {
+		t.Errorf("the log carries domain XML: %s", b)
+	}
+	rec := e.last()
+	if rec.Time == "" || rec.DurationMS < 0 || rec.PID == 0 || rec.Policy != e.policy {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestDryRunPrintsADiffAndLogsNothing(t *testing.T) {
+	e := newEnv(t, "[rewrite.networks]\n\"lan\" = \"lan-b\"")
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
+		PolicyPath: e.policy, LogFile: e.log, Stdin: bytes.NewReader(domain(t)), Stdout: &out, Stderr: &errb, DryRun: true,
+	})
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "-      <source network='lan'/>") || !strings.Contains(out.String(), "+      <source network='lan-b'/>") {
+		t.Errorf("not a diff of the sources:\n%s", out.String())
+	}
+	if _, err := os.Stat(e.log); !os.IsNotExist(err) {
+		t.Errorf("dry run wrote a log: %v", err)
+	}
+}
+
+// The hook must never open a libvirt connection (failover-stack.md §1.7), and keeps the
+// command-line machinery off its path.
+func TestHooksDoNotImportTheLibvirtClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/digitalocean/go-libvirt", "libvirt.org/go/libvirt", "github.com/urfave/cli"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("hooks depends on %s", dep)
+			}
+		}
+	}
+}
+
+func TestPolicyPathFor(t *testing.T) {
+	const def = "/etc/virt-failover/policy.toml"
+	for argv0, want := range map[string]string{
+		"/etc/libvirt/hooks/qemu":                  "/etc/virt-failover/policy.toml",
+		"/etc/libvirt/hooks/qemu.d/50-failover":    "/etc/virt-failover/policy.toml",
+		"/srv/hostA/etc/libvirt/hooks/qemu":        "/srv/hostA/etc/virt-failover/policy.toml",
+		"/usr/local/etc/libvirt/hooks/qemu":        "/usr/local/etc/virt-failover/policy.toml",
+		"/usr/bin/virt-failover":                   def,
+		"/opt/hooks/qemu":                          def,
+		"/srv/x/etc/libvirt/hooks/qemu.d/failover": "/srv/x/etc/virt-failover/policy.toml",
+	} {
+		if got := PolicyPathFor(argv0, def); got != want {
+			t.Errorf("PolicyPathFor(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+}
+
+func TestPolicyNamesTheLogFile(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "sub", "decisions.log")
+	pol := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(pol, []byte("[log]\nfile = \""+logFile+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "started", "begin", "-"}, Options{
+		PolicyPath: pol, Stdin: bytes.NewReader(domain(t)), Stdout: &out, Stderr: &errb,
+	})
+	if code != 0 || errb.Len() != 0 {
+		t.Fatalf("code %d stderr %q", code, errb.String())
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil || bytes.Count(b, []byte("\n")) != 1 || !bytes.Contains(b, []byte(`"op":"started"`)) {
+		t.Fatalf("log %q, %v", b, err)
+	}
+}

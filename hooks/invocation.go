@@ -1,0 +1,71 @@
+// Package hooks implements the libvirt QEMU hook protocol: argv, the operation table, the
+// stdin/stdout filter contract, exit-code semantics and the decision log.
+//
+// The package never opens a libvirt connection: libvirt holds the domain's job lock while a hook
+// runs, and a hook that calls back into libvirt deadlocks (failover-stack.md §1.7).
+package hooks
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Invocation is one call of the hook as libvirt makes it:
+// /etc/libvirt/hooks/qemu OBJECT OPERATION SUB-OPERATION EXTRA.
+type Invocation struct {
+	Driver string // "qemu"
+	Object string // the domain name
+	Op     string // prepare, start, started, stopped, release, migrate, restore, reconnect, attach
+	SubOp  string // begin, end or "-"
+	Extra  string // "-" unless libvirt says more (the release reason on libvirt >= 10.5)
+}
+
+// String renders the invocation the way messages name it: "qemu web-01 migrate begin".
+func (inv Invocation) String() string {
+	return strings.Join([]string{inv.Driver, inv.Object, inv.Op, inv.SubOp}, " ")
+}
+
+// IsHookPath reports whether argv0 is the path libvirt runs a QEMU hook by: a file named qemu in a
+// hooks directory, or any file in hooks/qemu.d/.
+func IsHookPath(argv0 string) bool {
+	dir, base := filepath.Split(argv0)
+	dir = filepath.Base(filepath.Clean(dir))
+	return (base == "qemu" && dir == "hooks") || dir == "qemu.d"
+}
+
+// ParseArgs reads libvirt's hook arguments. driver is "qemu" for the QEMU hook; args are
+// OBJECT OPERATION SUB-OPERATION EXTRA. libvirt always passes four; missing trailing ones are
+// taken as "-" so an operator can type "qemu web-01 prepare begin".
+func ParseArgs(driver string, args []string) (Invocation, error) {
+	if driver != "qemu" {
+		return Invocation{}, fmt.Errorf("driver %q is not handled: only the qemu hook is", driver)
+	}
+	if len(args) < 2 {
+		return Invocation{}, fmt.Errorf("want DOMAIN OPERATION [SUB-OPERATION [EXTRA]], got %d argument(s)", len(args))
+	}
+	if len(args) > 4 {
+		return Invocation{}, fmt.Errorf("want at most 4 arguments after the driver, got %d", len(args))
+	}
+	v := [4]string{"-", "-", "-", "-"}
+	copy(v[:], args)
+	return Invocation{Driver: driver, Object: v[0], Op: v[1], SubOp: v[2], Extra: v[3]}, nil
+}
+
+// PolicyPathFor returns the policy file a hook installed at argv0 reads: etc/virt-failover/
+// policy.toml in the same tree as the etc/libvirt it is installed in. For the system's
+// /etc/libvirt/hooks/qemu that is /etc/virt-failover/policy.toml; for a hook installed under
+// --root DIR it is DIR/etc/virt-failover/policy.toml. libvirt gives hooks a bare environment and
+// no arguments to say more (failover-stack.md §1.3).
+func PolicyPathFor(argv0, fallback string) string {
+	dir := filepath.Dir(filepath.Clean(argv0))
+	if filepath.Base(dir) == "qemu.d" {
+		dir = filepath.Dir(dir)
+	}
+	// dir is now .../libvirt/hooks
+	if filepath.Base(dir) != "hooks" || filepath.Base(filepath.Dir(dir)) != "libvirt" {
+		return fallback
+	}
+	etc := filepath.Dir(filepath.Dir(dir))
+	return filepath.Join(etc, "virt-failover", "policy.toml")
+}

@@ -1,0 +1,84 @@
+package hooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Record is one line of the decision log: one JSON object per hook invocation. Fields are only
+// ever added. The domain definition is never logged: at migrate it carries secrets (VNC/SPICE
+// passwords, failover-stack.md §1.3).
+type Record struct {
+	Time       string   `json:"time"`
+	Domain     string   `json:"domain"`
+	Op         string   `json:"op"`
+	SubOp      string   `json:"subop"`
+	Extra      string   `json:"extra"`
+	Decision   Decision `json:"decision"`
+	DurationMS float64  `json:"duration_ms"`
+	Changes    []string `json:"changes,omitempty"`
+	Message    string   `json:"message,omitempty"`
+	Policy     string   `json:"policy,omitempty"`
+	PID        int      `json:"pid"`
+	Version    string   `json:"version,omitempty"`
+}
+
+// log appends the invocation's record to the policy's log file. A failure to log never changes
+// the decision; it is reported on stderr, which libvirt keeps in its own log.
+func (r *run) log(start time.Time, out outcome, perr error) {
+	rec := Record{
+		Time:       start.UTC().Format(time.RFC3339Nano),
+		Domain:     r.inv.Object,
+		Op:         r.inv.Op,
+		SubOp:      r.inv.SubOp,
+		Extra:      r.inv.Extra,
+		Decision:   out.decision,
+		DurationMS: float64(r.opts.Now().Sub(start).Microseconds()) / 1000,
+		Changes:    out.changes,
+		Message:    out.reason,
+		Policy:     r.pol.Source,
+		PID:        os.Getpid(),
+		Version:    r.opts.Version,
+	}
+	if perr != nil {
+		rec.Policy = r.opts.PolicyPath
+	}
+	file := r.pol.Log.File
+	if r.opts.LogFile != "" {
+		file = r.opts.LogFile
+	}
+	if err := AppendRecord(file, rec); err != nil {
+		fmt.Fprintf(r.opts.Stderr, "virt-failover: warning: %v\n", err)
+	}
+}
+
+// AppendRecord appends rec as one JSON line to file, creating it with mode 0640 (and its
+// directory with 0750) when missing. One write call per line keeps concurrent hooks' lines whole.
+func AppendRecord(file string, rec Record) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("decision log: %w", err)
+	}
+	line = append(line, '\n')
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if os.IsNotExist(err) {
+		if mkErr := os.MkdirAll(filepath.Dir(file), 0o750); mkErr == nil {
+			f, err = os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("decision log: %w", err)
+	}
+	_, werr := f.Write(line)
+	cerr := f.Close()
+	if werr != nil {
+		return fmt.Errorf("decision log %s: %w", file, werr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("decision log %s: %w", file, cerr)
+	}
+	return nil
+}

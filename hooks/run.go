@@ -1,0 +1,312 @@
+package hooks
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// Defaults for reading the domain definition from libvirt.
+const (
+	DefaultMaxInput    = 64 << 20
+	DefaultReadTimeout = 60 * time.Second
+)
+
+// Options configure one hook run. The zero value reads the default policy, os.Stdin and writes to
+// os.Stdout/os.Stderr.
+type Options struct {
+	PolicyPath string // default policy.DefaultPath
+	// LogFile overrides the policy's [log] file; it is also where a hook whose policy cannot be
+	// read logs (else the default log file).
+	LogFile     string
+	Stdin       io.Reader
+	Stdout      io.Writer
+	Stderr      io.Writer
+	MaxInput    int64         // default DefaultMaxInput
+	ReadTimeout time.Duration // default DefaultReadTimeout
+	// DryRun decides as the hook would but prints a unified diff of the rewrite instead of the
+	// document, exits 0 for what would be refused (printing the refusal), and writes no log line.
+	DryRun  bool
+	Now     func() time.Time
+	Version string
+}
+
+// Decision is what the hook did with one invocation.
+type Decision string
+
+// The decisions a log line can carry.
+const (
+	Pass    Decision = "pass"    // nothing to do; stdout empty, exit 0
+	Rewrite Decision = "rewrite" // a changed definition was printed (migrate/restore only)
+	Refuse  Decision = "refuse"  // the operation was refused by policy; exit 1
+	Error   Decision = "error"   // bad input, a bad policy or an internal error; handled per on_error
+)
+
+// opSpec says how one libvirt operation behaves (failover-stack.md §1.4).
+type opSpec struct {
+	// filter: libvirt reads stdout as the replacement definition (migrate, restore).
+	filter bool
+	// onError: a failure here can stop the operation, so [host] on_error decides between refusing
+	// and passing. Elsewhere errors are logged and the hook exits 0: at stopped/release the guest
+	// is already gone, and a failing reconnect makes libvirt kill the running guest.
+	onError bool
+	decide  func(*run) outcome
+}
+
+var ops = map[string]opSpec{
+	"prepare":   {onError: true, decide: decidePrepare},
+	"start":     {},
+	"started":   {},
+	"stopped":   {},
+	"release":   {},
+	"migrate":   {filter: true, onError: true, decide: decideIncoming},
+	"restore":   {filter: true, onError: true, decide: decideIncoming},
+	"reconnect": {},
+	"attach":    {},
+}
+
+// outcome is the result of deciding one invocation.
+type outcome struct {
+	decision Decision
+	reason   string   // refusal or error, one line
+	hints    []string // printed after the reason
+	output   []byte   // the replacement definition (Rewrite only)
+	changes  []string // what the rewrite changed, for the log
+}
+
+type run struct {
+	inv    Invocation
+	opts   Options
+	pol    *policy.Policy
+	input  []byte
+	doc    *xmlxform.Doc // parsed lazily by document()
+	docErr error
+}
+
+// Run handles one invocation and returns the process exit code. It never panics: a panic in a
+// decision is recovered and handled as an internal error.
+func Run(inv Invocation, opts Options) int {
+	opts = withDefaults(opts)
+	start := opts.Now()
+	spec, known := ops[inv.Op]
+	r := &run{inv: inv, opts: opts}
+
+	pol, perr := policy.Load(opts.PolicyPath)
+	if perr != nil {
+		pol = policy.Default()
+	}
+	r.pol = pol
+	input, ierr := readInput(opts.Stdin, opts.MaxInput, opts.ReadTimeout)
+	r.input = input
+
+	var out outcome
+	switch {
+	case !known:
+		out = outcome{decision: Pass} // future operations must not break guests
+	case perr != nil:
+		out = errorOutcome("policy", perr)
+	case ierr != nil:
+		out = errorOutcome("domain definition on stdin", ierr)
+	case !pol.Host.Enabled:
+		out = outcome{decision: Pass, reason: "disabled by [host] enabled = false"}
+	case spec.decide != nil:
+		out = r.safeDecide(spec.decide)
+	default:
+		out = outcome{decision: Pass}
+	}
+
+	code := r.finish(spec, out)
+	if !opts.DryRun {
+		r.log(start, out, perr)
+	}
+	return code
+}
+
+func withDefaults(o Options) Options {
+	if o.PolicyPath == "" {
+		o.PolicyPath = policy.DefaultPath
+	}
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.MaxInput <= 0 {
+		o.MaxInput = DefaultMaxInput
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// safeDecide turns a panic in a decision into an internal error.
+func (r *run) safeDecide(f func(*run) outcome) (out outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = errorOutcome("internal error", fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	return f(r)
+}
+
+func errorOutcome(what string, err error) outcome {
+	msg := err.Error()
+	if first, rest, ok := strings.Cut(msg, "\n"); ok {
+		// errors.Join separates several errors by newlines: the first line must stand alone,
+		// the others follow as detail.
+		return outcome{decision: Error, reason: what + ": " + first, hints: strings.Split(rest, "\n")}
+	}
+	return outcome{decision: Error, reason: what + ": " + msg}
+}
+
+// finish writes the outcome to stdout/stderr and returns the exit code.
+func (r *run) finish(spec opSpec, out outcome) int {
+	fail := false
+	switch out.decision {
+	case Refuse:
+		fail = true
+	case Error:
+		fail = spec.onError && r.pol.Host.OnError != policy.OnErrorPass
+	case Rewrite:
+		if !spec.filter {
+			panic("hooks: rewrite decided for an operation whose stdout libvirt ignores")
+		}
+		if r.opts.DryRun {
+			fmt.Fprintf(r.opts.Stdout, "%s", diff.Diff(r.inv.Object+".xml (incoming)", r.input, r.inv.Object+".xml (rewritten)", out.output))
+			return 0
+		}
+		// One write of the complete document: libvirt parses whatever it reads as the new
+		// definition, so a partial document must never be written.
+		if _, err := r.opts.Stdout.Write(out.output); err != nil {
+			fmt.Fprintf(r.opts.Stderr, "virt-failover: %s: refused: writing the rewritten definition: %v\n", r.inv, err)
+			return 1
+		}
+	}
+	if out.decision == Refuse || out.decision == Error {
+		verb := "refused"
+		if !fail {
+			verb = "error (ignored: " + r.ignoredBecause(spec) + ")"
+		}
+		fmt.Fprintf(r.opts.Stderr, "virt-failover: %s: %s: %s\n", r.inv, verb, out.reason)
+		for _, h := range out.hints {
+			if h != "" {
+				fmt.Fprintf(r.opts.Stderr, "virt-failover: %s\n", h)
+			}
+		}
+	}
+	if fail && !r.opts.DryRun {
+		return 1
+	}
+	return 0
+}
+
+func (r *run) ignoredBecause(spec opSpec) string {
+	if spec.onError {
+		return "[host] on_error = \"pass\""
+	}
+	return "the " + r.inv.Op + " operation never fails"
+}
+
+// document parses the incoming definition once.
+func (r *run) document() (*xmlxform.Doc, error) {
+	if r.doc == nil && r.docErr == nil {
+		r.doc, r.docErr = xmlxform.Parse(r.input)
+		if r.docErr != nil {
+			r.docErr = fmt.Errorf("line %w", r.docErr)
+		}
+	}
+	return r.doc, r.docErr
+}
+
+func decidePrepare(r *run) outcome {
+	if _, err := r.document(); err != nil {
+		return errorOutcome("domain definition on stdin", err)
+	}
+	return outcome{decision: Pass}
+}
+
+// decideIncoming handles migrate begin (destination) and restore begin: the only places where the
+// hook may change the definition, and only host-side parts of it (failover-stack.md §6.5).
+func decideIncoming(r *run) outcome {
+	if r.inv.Op == "migrate" && !r.pol.Host.AcceptIncoming {
+		return outcome{
+			decision: Refuse,
+			reason:   "this host does not accept incoming migrations ([host] accept_incoming = false in " + r.pol.Source + ")",
+			hints:    []string{"hint: migrate to another host, or set accept_incoming = true when the maintenance ends"},
+		}
+	}
+	doc, err := r.document()
+	if err != nil {
+		return errorOutcome("domain definition on stdin", err)
+	}
+	plan := policy.PlanRewrite(doc, r.pol)
+	if len(plan.Changes) == 0 {
+		return outcome{decision: Pass}
+	}
+	out, err := plan.Transform.Bytes()
+	if err != nil {
+		return errorOutcome("internal error", err)
+	}
+	after, err := xmlxform.Parse(out)
+	if err != nil {
+		return errorOutcome("internal error", fmt.Errorf("the rewritten definition does not parse: %w", err))
+	}
+	if err := policy.CheckABI(doc, after); err != nil {
+		return errorOutcome("internal error", fmt.Errorf("the rewrite would change the guest ABI, so libvirt would refuse it: %w", err))
+	}
+	return outcome{decision: Rewrite, output: out, changes: plan.Changes}
+}
+
+// readInput reads all of r, at most max bytes, within timeout.
+func readInput(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
+	if f, ok := r.(*os.File); ok && f.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		// Pipes from libvirt are pollable, so the deadline is enforced by the runtime poller.
+		return readCapped(f, max, timeout)
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := readCapped(r, max, timeout)
+		ch <- result{b, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.b, res.err
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("no end of input within %s", timeout)
+	}
+}
+
+func readCapped(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("no end of input within %s", timeout)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("larger than %d MiB; libvirt never sends such a definition", max>>20)
+	}
+	return b, nil
+}

@@ -1,0 +1,70 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// RewritePlan is what the [rewrite] tables change in one incoming definition.
+type RewritePlan struct {
+	Transform *xmlxform.Transform // the edits; Bytes() gives the rewritten document
+	Changes   []string            // one line per changed attribute, for the decision log
+}
+
+// PlanRewrite maps host-side names of an incoming definition to this host's: every
+// <interface type='network'> whose <source network='K'/> is a key of [rewrite.networks], and every
+// <interface type='bridge'> whose <source bridge='K'/> is a key of [rewrite.bridges]. Only the
+// source attribute changes; libvirt's ABI check does not compare interface sources
+// (failover-stack.md §6.3).
+func PlanRewrite(doc *xmlxform.Doc, p *Policy) RewritePlan {
+	plan := RewritePlan{Transform: xmlxform.NewTransform(doc)}
+	devices := doc.Root.Child("devices")
+	if devices == nil || (len(p.Rewrite.Networks) == 0 && len(p.Rewrite.Bridges) == 0) {
+		return plan
+	}
+	for _, iface := range devices.ChildrenNamed("interface") {
+		src := iface.Child("source")
+		if src == nil {
+			continue
+		}
+		typ, _ := iface.Attr("type")
+		var attr string
+		var table map[string]string
+		switch typ {
+		case "network":
+			attr, table = "network", p.Rewrite.Networks
+		case "bridge":
+			attr, table = "bridge", p.Rewrite.Bridges
+		default:
+			continue
+		}
+		from, ok := src.Attr(attr)
+		if !ok {
+			continue
+		}
+		to, ok := table[from]
+		if !ok || to == from {
+			continue
+		}
+		plan.Transform.SetAttr(src, attr, to)
+		plan.Changes = append(plan.Changes, fmt.Sprintf("%s: source %s '%s' -> '%s'", DeviceLabel(iface), attr, from, to))
+	}
+	return plan
+}
+
+// DeviceLabel names a device for messages: its alias, else its MAC, else its path.
+func DeviceLabel(e *xmlxform.Element) string {
+	label := e.Name.Local
+	if a := e.Child("alias"); a != nil {
+		if name, ok := a.Attr("name"); ok {
+			return label + " " + name
+		}
+	}
+	if m := e.Child("mac"); m != nil {
+		if addr, ok := m.Attr("address"); ok {
+			return label + " " + addr
+		}
+	}
+	return e.Path()
+}
