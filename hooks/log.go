@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -58,11 +59,13 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 // AppendRecord appends rec as one JSON line to file, creating it with mode 0640 (and its
 // directory with 0750) when missing. One write call per line keeps concurrent hooks' lines whole.
 func AppendRecord(file string, rec Record) error {
-	line, err := json.Marshal(rec)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep "->" in changes readable
+	if err := enc.Encode(rec); err != nil {
 		return fmt.Errorf("decision log: %w", err)
 	}
-	line = append(line, '\n')
+	line := buf.Bytes() // Encode ends the line with '\n'
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if os.IsNotExist(err) {
 		if mkErr := os.MkdirAll(filepath.Dir(file), 0o750); mkErr == nil {
