@@ -1,0 +1,1424 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the hook and the command line read the policy from.
+const DefaultPath = "/etc/virt-failover/policy.toml"
+
+// Values of [Host].OnError.
+const (
+	OnErrorRefuse = "refuse" // fail the operation, with a message libvirt shows
+	OnErrorPass   = "pass"   // let the definition through unchanged
+)
+
+// Values of [Host].Enforce.
+const (
+	EnforceOff    = "off"    // prepare does not lint
+	EnforceWarn   = "warn"   // prepare logs lint errors and carries on
+	EnforceRefuse = "refuse" // prepare refuses a definition with lint errors
+)
+
+// Policy is the operator's policy file, validated, with defaults filled in.
+type Policy struct {
+	Host    Host
+	Standby Standby
+	Pools   map[string]Pool // by pool name; never nil
+	Storage []Storage
+	Rewrite Rewrite
+	Lint    Lint
+	State   State
+	Log     Log
+	Source  string // file it was read from; "" for built-in defaults
+	Missing bool   // true when Source did not exist and defaults were used
+}
+
+// Host is the [host] table: how the hook behaves on this host.
+type Host struct {
+	Enabled        bool   // false: the hook passes everything through untouched (kill switch)
+	AcceptIncoming bool   // false: refuse every incoming migration (maintenance)
+	OnError        string // OnErrorRefuse or OnErrorPass: migrate/restore/prepare on an internal error or bad input
+	Enforce        string // EnforceOff, EnforceWarn or EnforceRefuse: what prepare does with lint errors
+	DefaultPool    string // pool for primaries whose metadata names none; "" for none
+	SysfsRoot      string // where sysfs is mounted; tests point it elsewhere
+}
+
+// Standby is the [standby] table: the source of a new virtio standby interface. Exactly one of
+// Network (a libvirt network) and Bridge (a host bridge) is set.
+type Standby struct {
+	Network string
+	Bridge  string
+}
+
+// Pool is one [pools.NAME] table: host resources a primary may be given.
+type Pool struct {
+	PF        []string // physical functions; their VFs are found from sysfs virtfn* links
+	Addresses []string // VF PCI addresses, DDDD:BB:SS.F, lowercase
+	Networks  []string // libvirt networks or bridges, one resource each
+}
+
+// Storage is one [[storage]] entry: an assigned storage device and the host path of its LUN.
+type Storage struct {
+	Device string // PCI address, DDDD:BB:SS.F, lowercase
+	LUN    string // absolute path
+}
+
+// Rewrite is the [rewrite.*] tables: names an incoming definition uses that are different on this
+// host. Both maps are never nil.
+type Rewrite struct {
+	Networks map[string]string // <source network='KEY'/> becomes VALUE
+	Bridges  map[string]string // <source bridge='KEY'/> becomes VALUE
+}
+
+// Lint is the [lint] table.
+type Lint struct {
+	RequireMigratable bool     // a PCI hostdev without teaming is an error, not a warning
+	StandbyNetworks   []string // networks or bridges a standby may use; empty: any
+	Disable           []string // rule IDs like "VF003"
+}
+
+// State is the [state] table: where claims are kept and how long they live.
+type State struct {
+	Dir      string
+	ClaimTTL time.Duration
+}
+
+// Log is the [log] table.
+type Log struct {
+	File string
+}
+
+// Default returns the built-in policy: what applies when no policy file exists, and the value of
+// every key a file leaves out.
+func Default() *Policy {
+	return &Policy{
+		Host: Host{
+			Enabled:        true,
+			AcceptIncoming: true,
+			OnError:        OnErrorRefuse,
+			Enforce:        EnforceWarn,
+			SysfsRoot:      "/sys",
+		},
+		Standby: Standby{Network: "default"},
+		Pools:   map[string]Pool{},
+		Rewrite: Rewrite{Networks: map[string]string{}, Bridges: map[string]string{}},
+		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute},
+		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
+	}
+}
+
+// Error is one problem in a policy file. Callers print Error() and then, when Hint is set, a
+// separate "hint: " line.
+type Error struct {
+	File string
+	Line int // 1-based; 0 when the problem has no line
+	Col  int // 1-based byte column; 0 when unknown
+	Msg  string
+	Hint string
+}
+
+// Error renders "FILE:LINE:COL: MSG", leaving out COL, or LINE and COL, when they are 0.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+		if e.Col > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(e.Col))
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and validates the policy file at path. When the file does not exist, Load returns
+// Default() with Source = path and Missing = true. Any other read error is returned as it is; a
+// file that does not validate gives [Parse]'s errors.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			p := Default()
+			p.Source, p.Missing = path, true
+			return p, nil
+		}
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a policy file's contents; name is the file name messages use. Keys the file
+// leaves out keep their defaults; an empty file gives Default(). On error the policy is nil and the
+// error is one *Error, or several joined with errors.Join in file order.
+func Parse(name string, data []byte) (*Policy, error) {
+	var raw any
+	if _, err := toml.Decode(withoutComments(data), &raw); err != nil {
+		// Report on the file as written. (Were the stripping ever wrong, this parse is also the
+		// one that counts.)
+		raw = nil
+		if _, err := toml.Decode(string(data), &raw); err != nil {
+			return nil, syntaxError(name, data, err)
+		}
+	}
+	top, _ := raw.(map[string]any)
+	p := Default()
+	p.Source = name
+	c := fileChecker{data: data}
+	c.policy(p, top)
+	if len(c.problems) > 0 {
+		return nil, c.joinedErrors(name)
+	}
+	return p, nil
+}
+
+// withoutComments returns the document with the text of its comments removed. It exists for speed:
+// the TOML lexer spends a channel operation on every character, so the commented sample policy
+// parses several times faster without its comments, and the hook parses the policy on every
+// invocation. Every line keeps its newline and comments end their lines, so each remaining byte
+// keeps its line and column. A comment TOML forbids (a control character, invalid UTF-8) is kept
+// for the parser to report.
+func withoutComments(data []byte) string {
+	i := bytes.IndexByte(data, '#')
+	if i < 0 {
+		return string(data)
+	}
+	out := make([]byte, 0, len(data))
+	for i = 0; i < len(data); {
+		j := bytes.IndexAny(data[i:], "#\"'")
+		if j < 0 {
+			out = append(out, data[i:]...)
+			break
+		}
+		out = append(out, data[i:i+j]...)
+		i += j
+		if data[i] != '#' {
+			sc := keyScanner{s: data, i: i}
+			sc.str()
+			out = append(out, data[i:sc.i]...)
+			i = sc.i
+			continue
+		}
+		end := i + 1
+		for end < len(data) && data[end] != '\n' && data[end] != '\r' {
+			end++
+		}
+		if !commentAllowed(data[i+1 : end]) {
+			out = append(out, data[i:end]...)
+		}
+		i = end
+	}
+	return string(out)
+}
+
+// commentAllowed reports whether TOML allows text in a comment: UTF-8 without control characters
+// other than tab.
+func commentAllowed(text []byte) bool {
+	for _, b := range text {
+		if (b < 0x20 && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(text)
+}
+
+// syntaxError turns the TOML parser's error into an *Error with line and column.
+func syntaxError(name string, data []byte, err error) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return &Error{File: name, Msg: "invalid TOML: " + err.Error()}
+	}
+	e := &Error{File: name, Line: pe.Position.Line, Msg: "invalid TOML: " + tomlMessage(pe.Message)}
+	if start := pe.Position.Start; start >= 0 && start <= len(data) && e.Line > 0 {
+		e.Col = start - (bytes.LastIndexByte(data[:start], '\n') + 1) + 1
+	}
+	if strings.Contains(pe.Message, "already been defined") {
+		e.Hint = "a key or table may appear only once; merge the two"
+	}
+	return e
+}
+
+// tomlMessage adapts the parser's message to ours: lowercase start, no final period.
+func tomlMessage(m string) string {
+	m = strings.TrimSuffix(strings.TrimSpace(m), ".")
+	if len(m) > 1 && m[0] >= 'A' && m[0] <= 'Z' && m[1] >= 'a' && m[1] <= 'z' {
+		m = string(m[0]+'a'-'A') + m[1:]
+	}
+	return m
+}
+
+// schemaKeys lists the keys of every table, in documentation order: "" is the top level, "pools.*"
+// any pool, "storage" each [[storage]] entry. Unknown-key hints and the tests use it.
+var schemaKeys = map[string][]string{
+	"":          {"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log"},
+	"host":      {"enabled", "accept_incoming", "on_error", "enforce", "default_pool", "sysfs_root"},
+	"standby":   {"network", "bridge"},
+	"pools.*":   {"pf", "addresses", "networks"},
+	"storage":   {"device", "lun"},
+	"rewrite":   {"networks", "bridges"},
+	"lint":      {"require_migratable", "standby_networks", "disable"},
+	"state":     {"dir", "claim_ttl"},
+	"log":       {"file"},
+	"pools":     nil, // pool names
+	"rewrite.*": nil, // names to rewrite
+}
+
+// A fileProblem is an error whose position is not resolved yet. path names the key it is about, its
+// table names being the leading parts; elemMark+"N" is element N of an array (of values or of
+// tables).
+type fileProblem struct {
+	path []string
+	msg  string
+	hint string
+}
+
+// fileChecker walks the decoded TOML against the schema and gathers problems.
+type fileChecker struct {
+	data      []byte
+	problems  []fileProblem
+	positions map[string]keyPosition // by joined path; built on first need
+	resources []poolResource         // every pool entry, for the cross-pool checks
+}
+
+// poolResource is one entry of a pool's pf, addresses or networks.
+type poolResource struct {
+	pool  string
+	kind  string // "pf", "addresses" or "networks"
+	value string // normalised
+	path  []string
+}
+
+func (c *fileChecker) add(path []string, hint, format string, args ...any) {
+	c.problems = append(c.problems, fileProblem{path: path, msg: fmt.Sprintf(format, args...), hint: hint})
+}
+
+// joinedErrors resolves the problems' positions and joins them in file order.
+func (c *fileChecker) joinedErrors(name string) error {
+	errs := make([]*Error, len(c.problems))
+	for i, pr := range c.problems {
+		pos := c.position(pr.path)
+		errs[i] = &Error{File: name, Line: pos.line, Col: pos.col, Msg: pr.msg, Hint: pr.hint}
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col - b.Col
+		}
+		return strings.Compare(a.Msg, b.Msg)
+	})
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		joined[i] = e
+	}
+	return errors.Join(joined...)
+}
+
+// position finds where path is written, falling back to its closest enclosing key or table.
+func (c *fileChecker) position(path []string) keyPosition {
+	if c.positions == nil {
+		c.positions = scanKeys(c.data)
+	}
+	for n := len(path); n > 0; n-- {
+		if pos, ok := c.positions[joinPath(path[:n])]; ok {
+			return pos
+		}
+	}
+	return keyPosition{}
+}
+
+// joinPath makes a path a map key. Its separator, 0xff, and elemMark, 0xfe, are bytes no TOML key
+// holds: keys are UTF-8.
+func joinPath(path []string) string { return strings.Join(path, "\xff") }
+
+const elemMark = "\xfe"
+
+// subPath returns path extended by more, never sharing path's backing array.
+func subPath(path []string, more ...string) []string {
+	out := make([]string, 0, len(path)+len(more))
+	return append(append(out, path...), more...)
+}
+
+// elemPath returns the path of element i of the array at path.
+func elemPath(path []string, i int) []string {
+	if i < len(elemParts) {
+		return subPath(path, elemParts[i])
+	}
+	return subPath(path, elemMark+strconv.Itoa(i))
+}
+
+var elemParts = [...]string{
+	elemMark + "0", elemMark + "1", elemMark + "2", elemMark + "3", elemMark + "4", elemMark + "5",
+	elemMark + "6", elemMark + "7", elemMark + "8", elemMark + "9", elemMark + "10", elemMark + "11",
+}
+
+func (c *fileChecker) policy(p *Policy, top map[string]any) {
+	for k, v := range top {
+		path := []string{k}
+		switch k {
+		case "host":
+			if t, ok := c.table(path, v); ok {
+				c.host(&p.Host, path, t)
+			}
+		case "standby":
+			if t, ok := c.table(path, v); ok {
+				c.standby(&p.Standby, path, t)
+			}
+		case "pools":
+			if t, ok := c.table(path, v); ok {
+				c.pools(p.Pools, path, t)
+			}
+		case "storage":
+			c.storage(p, path, v)
+		case "rewrite":
+			if t, ok := c.table(path, v); ok {
+				c.rewrite(&p.Rewrite, path, t)
+			}
+		case "lint":
+			if t, ok := c.table(path, v); ok {
+				c.lint(&p.Lint, path, t)
+			}
+		case "state":
+			if t, ok := c.table(path, v); ok {
+				c.state(&p.State, path, t)
+			}
+		case "log":
+			if t, ok := c.table(path, v); ok {
+				c.log(&p.Log, path, t)
+			}
+		default:
+			c.unknown(path, v, "")
+		}
+	}
+	c.crossChecks(p)
+}
+
+func (c *fileChecker) host(h *Host, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "enabled":
+			c.boolean(&h.Enabled, kp, v)
+		case "accept_incoming":
+			c.boolean(&h.AcceptIncoming, kp, v)
+		case "on_error":
+			c.oneOf(&h.OnError, kp, v, "refuse stops migrate, restore and prepare with a message; pass lets the definition through unchanged",
+				OnErrorRefuse, OnErrorPass)
+		case "enforce":
+			c.oneOf(&h.Enforce, kp, v, "off skips linting in prepare; warn logs lint errors; refuse refuses a definition with lint errors",
+				EnforceOff, EnforceWarn, EnforceRefuse)
+		case "default_pool":
+			c.str(&h.DefaultPool, kp, v) // checked against [pools] in crossChecks
+		case "sysfs_root":
+			c.absPath(&h.SysfsRoot, kp, v)
+		default:
+			c.unknown(kp, v, "host")
+		}
+	}
+}
+
+func (c *fileChecker) standby(s *Standby, path []string, t map[string]any) {
+	*s = Standby{} // a [standby] table replaces the default network
+	before := len(c.problems)
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "network":
+			if c.str(&s.Network, kp, v) && s.Network != "" {
+				c.netName(kp, s.Network)
+			}
+		case "bridge":
+			if c.str(&s.Bridge, kp, v) && s.Bridge != "" {
+				c.ifName(kp, s.Bridge)
+			}
+		default:
+			c.unknown(kp, v, "standby")
+		}
+	}
+	switch {
+	case len(c.problems) > before:
+		// A bad network or bridge is reported already.
+	case s.Network != "" && s.Bridge != "":
+		c.add(subPath(path, "bridge"), "keep network for a libvirt network, or bridge for a host bridge",
+			"[standby] sets both network and bridge; a standby has one source")
+	case s.Network == "" && s.Bridge == "":
+		c.add(path, `set network = "default" (a libvirt network) or bridge = "br0" (a host bridge)`,
+			"[standby] sets neither network nor bridge; a new standby needs a source")
+	}
+}
+
+// isPoolName reports whether name matches [A-Za-z0-9_.-]+.
+func isPoolName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '.' || b == '-') {
+			return false
+		}
+	}
+	return name != ""
+}
+
+func (c *fileChecker) pools(pools map[string]Pool, path []string, t map[string]any) {
+	for name, v := range t {
+		pp := subPath(path, name)
+		if !isPoolName(name) {
+			c.add(pp, "use letters, digits, '_', '.' and '-', like [pools.fabric-a]",
+				"pool name %q has characters other than letters, digits, '_', '.' and '-'", name)
+		}
+		pt, ok := v.(map[string]any)
+		if !ok {
+			c.add(pp, fmt.Sprintf("write the pool as a table: [pools.%s] with pf, addresses or networks", tomlKey(name)),
+				"%s must be a table, not %s", keyLabel(pp), tomlTypeName(v))
+			continue
+		}
+		var pool Pool
+		for k, v := range pt {
+			kp := subPath(pp, k)
+			switch k {
+			case "pf":
+				if c.strs(&pool.PF, kp, v) {
+					for i, pf := range pool.PF {
+						if c.ifName(elemPath(kp, i), pf) {
+							c.resources = append(c.resources, poolResource{name, k, pf, elemPath(kp, i)})
+						}
+					}
+				}
+			case "addresses":
+				if c.strs(&pool.Addresses, kp, v) {
+					for i, a := range pool.Addresses {
+						if n, ok := c.pciAddress(elemPath(kp, i), a); ok {
+							pool.Addresses[i] = n
+							c.resources = append(c.resources, poolResource{name, k, n, elemPath(kp, i)})
+						}
+					}
+				}
+			case "networks":
+				if c.strs(&pool.Networks, kp, v) {
+					for i, n := range pool.Networks {
+						if c.netName(elemPath(kp, i), n) {
+							c.resources = append(c.resources, poolResource{name, k, n, elemPath(kp, i)})
+						}
+					}
+				}
+			default:
+				c.unknown(kp, v, "pools.*")
+			}
+		}
+		pools[name] = pool
+	}
+}
+
+func (c *fileChecker) storage(p *Policy, path []string, v any) {
+	var entries []map[string]any
+	switch v := v.(type) {
+	case []map[string]any:
+		entries = v
+	case []any:
+		for i, e := range v {
+			m, ok := e.(map[string]any)
+			if !ok {
+				c.add(elemPath(path, i), "write each entry as a [[storage]] table with device and lun",
+					"storage entry %d must be a table, not %s", i+1, tomlTypeName(e))
+				continue
+			}
+			entries = append(entries, m)
+		}
+	default:
+		c.add(path, "write each entry as a [[storage]] table (double brackets) with device and lun",
+			"storage must be an array of tables ([[storage]]), not %s", tomlTypeName(v))
+		return
+	}
+	seen := map[string][]string{} // device -> path of its first listing
+	for i, m := range entries {
+		ep := elemPath(path, i)
+		var s Storage
+		var hasDevice, hasLUN bool
+		for k, v := range m {
+			kp := subPath(ep, k)
+			switch k {
+			case "device":
+				hasDevice = true
+				var dev string
+				if c.str(&dev, kp, v) {
+					if n, ok := c.pciAddress(kp, dev); ok {
+						s.Device = n
+						if first, dup := seen[n]; dup {
+							c.add(kp, "list each device once", "[[storage]] device %s is already listed at line %d", n, c.position(first).line)
+						} else {
+							seen[n] = kp
+						}
+					}
+				}
+			case "lun":
+				hasLUN = true
+				c.absPath(&s.LUN, kp, v)
+			default:
+				c.unknown(kp, v, "storage")
+			}
+		}
+		if !hasDevice {
+			c.add(ep, `add device = "DDDD:BB:SS.F", the PCI address of the assigned storage device`, "[[storage]] entry has no device")
+		}
+		if !hasLUN {
+			c.add(ep, `add lun = "/dev/disk/by-id/...", the host path of the device's LUN`, "[[storage]] entry has no lun")
+		}
+		p.Storage = append(p.Storage, s)
+	}
+}
+
+func (c *fileChecker) rewrite(r *Rewrite, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		var m map[string]string
+		var what string
+		switch k {
+		case "networks":
+			m, what = r.Networks, "network"
+		case "bridges":
+			m, what = r.Bridges, "bridge"
+		default:
+			c.unknown(kp, v, "rewrite")
+			continue
+		}
+		tt, ok := c.table(kp, v)
+		if !ok {
+			continue
+		}
+		for from, v := range tt {
+			ep := subPath(kp, from)
+			var to string
+			if !c.str(&to, ep, v) {
+				continue
+			}
+			ok := true
+			switch {
+			case from == "":
+				c.add(ep, fmt.Sprintf(`write "incoming-%s" = "local-%s"`, what, what), "%s has an empty key", tableLabel(kp))
+				ok = false
+			case to == "":
+				c.add(ep, fmt.Sprintf("name the local %s the incoming %s %q becomes, or remove the line", what, what, from),
+					"%s maps %q to an empty name", tableLabel(kp), from)
+				ok = false
+			case from == to:
+				c.add(ep, "remove the line: a name that stays the same needs no rewrite",
+					"%s maps %q to itself", tableLabel(kp), from)
+				ok = false
+			}
+			if ok && what == "bridge" {
+				ok = c.ifName(ep, from) && c.ifName(ep, to)
+			} else if ok {
+				ok = c.netName(ep, from) && c.netName(ep, to)
+			}
+			if ok {
+				m[from] = to
+			}
+		}
+	}
+}
+
+// isRuleID reports whether id matches ^VF[0-9]{3}$.
+func isRuleID(id string) bool {
+	return len(id) == 5 && id[:2] == "VF" && isDigit(id[2]) && isDigit(id[3]) && isDigit(id[4])
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func (c *fileChecker) lint(l *Lint, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "require_migratable":
+			c.boolean(&l.RequireMigratable, kp, v)
+		case "standby_networks":
+			if c.strs(&l.StandbyNetworks, kp, v) {
+				for i, n := range l.StandbyNetworks {
+					c.netName(elemPath(kp, i), n)
+				}
+			}
+		case "disable":
+			if c.strs(&l.Disable, kp, v) {
+				for i, id := range l.Disable {
+					if !isRuleID(id) {
+						c.add(elemPath(kp, i), `rule IDs are "VF" and three digits, like "VF003"; "virt-failover lint" prints them`,
+							"[lint] disable: %q is not a rule ID", id)
+					}
+				}
+			}
+		default:
+			c.unknown(kp, v, "lint")
+		}
+	}
+}
+
+func (c *fileChecker) state(s *State, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "dir":
+			c.absPath(&s.Dir, kp, v)
+		case "claim_ttl":
+			str, ok := v.(string)
+			if !ok {
+				c.add(kp, `write a quoted Go duration: claim_ttl = "10m" ("90s", "1h30m" work too)`,
+					"%s must be a duration string like \"10m\", not %s", keyLabel(kp), tomlTypeName(v))
+				continue
+			}
+			d, err := time.ParseDuration(str)
+			switch {
+			case err != nil:
+				c.add(kp, `write a Go duration: "90s", "10m", "1h30m"`, "%s: %q is not a duration", keyLabel(kp), str)
+			case d <= 0:
+				c.add(kp, `a claim must live a while: "10m" is the default`, "%s must be positive, not %q", keyLabel(kp), str)
+			default:
+				s.ClaimTTL = d
+			}
+		default:
+			c.unknown(kp, v, "state")
+		}
+	}
+}
+
+func (c *fileChecker) log(l *Log, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "file":
+			c.absPath(&l.File, kp, v)
+		default:
+			c.unknown(kp, v, "log")
+		}
+	}
+}
+
+// crossChecks runs the rules that relate keys of different tables.
+func (c *fileChecker) crossChecks(p *Policy) {
+	if name := p.Host.DefaultPool; name != "" {
+		if _, ok := p.Pools[name]; !ok {
+			hint := fmt.Sprintf("define [pools.%s], or leave default_pool empty", tomlKey(name))
+			if near := closestName(name, sortedKeys(p.Pools)); near != "" {
+				hint = fmt.Sprintf("did you mean '%s'?", near)
+			}
+			c.add([]string{"host", "default_pool"}, hint, "[host] default_pool %q names no pool in [pools]", name)
+		}
+	}
+
+	// One resource in two pools, or twice in one: every listing after the first is an error.
+	type resourceKey struct{ kind, value string }
+	groups := map[resourceKey][]poolResource{}
+	var order []resourceKey
+	for _, r := range c.resources {
+		key := resourceKey{r.kind, r.value}
+		if groups[key] == nil {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], r)
+	}
+	for _, key := range order {
+		g := groups[key]
+		if len(g) < 2 {
+			continue
+		}
+		slices.SortStableFunc(g, func(a, b poolResource) int {
+			pa, pb := c.position(a.path), c.position(b.path)
+			if pa.line != pb.line {
+				return pa.line - pb.line
+			}
+			return pa.col - pb.col
+		})
+		f := g[0]
+		line := c.position(f.path).line
+		for _, r := range g[1:] {
+			if r.pool == f.pool {
+				c.add(r.path, "list it once", "[pools.%s] %s: %q is listed twice (first at line %d)",
+					tomlKey(r.pool), r.kind, r.value, line)
+				continue
+			}
+			c.add(r.path, "a resource belongs to one pool; remove it from one of them",
+				"[pools.%s] %s: %q is already in pool '%s' (line %d)", tomlKey(r.pool), r.kind, r.value, f.pool, line)
+		}
+	}
+
+	// A pool's networks are remapped by the pool, so [rewrite] must not also name them.
+	for _, key := range order {
+		r := groups[key][0]
+		if r.kind != "networks" {
+			continue
+		}
+		for _, rw := range []struct {
+			table string
+			m     map[string]string
+		}{{"networks", p.Rewrite.Networks}, {"bridges", p.Rewrite.Bridges}} {
+			if _, ok := rw.m[r.value]; ok {
+				c.add([]string{"rewrite", rw.table, r.value},
+					fmt.Sprintf("remove %q from [rewrite.%s]: the pool remaps it", r.value, rw.table),
+					"[rewrite.%s] maps %q, a network of pool '%s' (line %d); a pool's primaries are remapped by the pool, not by [rewrite]",
+					rw.table, r.value, r.pool, c.position(r.path).line)
+			}
+		}
+	}
+}
+
+// Type checks. Each reports a problem and returns false when v has the wrong type.
+
+func (c *fileChecker) table(path []string, v any) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.add(path, fmt.Sprintf("write it as a table: %s", tableLabel(path)),
+			"%s must be a table, not %s", keyLabel(path), tomlTypeName(v))
+	}
+	return m, ok
+}
+
+func (c *fileChecker) boolean(dst *bool, path []string, v any) bool {
+	b, ok := v.(bool)
+	if !ok {
+		k := tomlKey(path[len(path)-1])
+		c.add(path, fmt.Sprintf("write %s = true or %s = false, without quotes", k, k),
+			"%s must be a boolean (true or false), not %s", keyLabel(path), tomlTypeName(v))
+		return false
+	}
+	*dst = b
+	return true
+}
+
+func (c *fileChecker) str(dst *string, path []string, v any) bool {
+	s, ok := v.(string)
+	if !ok {
+		c.add(path, fmt.Sprintf(`quote the value: %s = "..."`, tomlKey(path[len(path)-1])),
+			"%s must be a string, not %s", keyLabel(path), tomlTypeName(v))
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// strs decodes an array of strings; an empty array gives nil.
+func (c *fileChecker) strs(dst *[]string, path []string, v any) bool {
+	arr, ok := v.([]any)
+	if !ok {
+		k := tomlKey(path[len(path)-1])
+		c.add(path, fmt.Sprintf(`write %s = ["..."], an array of quoted strings`, k),
+			"%s must be an array of strings, not %s", keyLabel(path), tomlTypeName(v))
+		return false
+	}
+	var out []string
+	good := true
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			c.add(elemPath(path, i), "quote every element", "%s must be an array of strings; element %d is %s",
+				keyLabel(path), i+1, tomlTypeName(e))
+			good = false
+			continue
+		}
+		out = append(out, s)
+	}
+	if good {
+		*dst = out
+	}
+	return good
+}
+
+func (c *fileChecker) oneOf(dst *string, path []string, v any, hint string, allowed ...string) {
+	var s string
+	if !c.str(&s, path, v) {
+		return
+	}
+	if !slices.Contains(allowed, s) {
+		c.add(path, hint, "%s must be %s, not %q", keyLabel(path), joinOr(allowed), s)
+		return
+	}
+	*dst = s
+}
+
+func (c *fileChecker) absPath(dst *string, path []string, v any) {
+	var s string
+	if !c.str(&s, path, v) {
+		return
+	}
+	if !strings.HasPrefix(s, "/") {
+		c.add(path, "write the full path, starting with /", "%s must be an absolute path, not %q", keyLabel(path), s)
+		return
+	}
+	*dst = s
+}
+
+// Value checks. Each reports a problem and returns false when s is not acceptable.
+
+// ifName checks a Linux interface name: 1 to 15 bytes, no '/', no whitespace, not "." or "..".
+func (c *fileChecker) ifName(path []string, s string) bool {
+	var bad string
+	switch {
+	case s == "":
+		bad = "it is empty"
+	case len(s) > 15:
+		bad = fmt.Sprintf("it is %d bytes long; Linux allows 15", len(s))
+	case s == "." || s == "..":
+		bad = "Linux reserves it"
+	case strings.ContainsAny(s, "/:") || strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		bad = "it has '/', ':' or whitespace"
+	default:
+		return true
+	}
+	c.add(path, `use the name "ip link" shows: 1 to 15 characters, no '/', ':' or whitespace`,
+		"%s: %q is not an interface name: %s", keyLabel(path), s, bad)
+	return false
+}
+
+// netName checks a libvirt network (or bridge) name: not empty, no '/'.
+func (c *fileChecker) netName(path []string, s string) bool {
+	if s != "" && !strings.ContainsRune(s, '/') {
+		return true
+	}
+	c.add(path, `use the name "virsh net-list" or "ip link" shows`,
+		"%s: %q is not a network or bridge name", keyLabel(path), s)
+	return false
+}
+
+// pciAddress checks a full PCI address, DDDD:BB:SS.F in hex, and returns it in lowercase.
+func (c *fileChecker) pciAddress(path []string, s string) (string, bool) {
+	if n, ok := normalPCIAddress(s); ok {
+		return n, true
+	}
+	c.add(path, `write the full address as "lspci -D" shows it: DDDD:BB:SS.F in hex, like "0000:03:02.1"`,
+		"%s: %q is not a full PCI address", keyLabel(path), s)
+	return "", false
+}
+
+// normalPCIAddress parses DDDD:BB:SS.F (slot at most 1f, function at most 7) and lowercases it.
+func normalPCIAddress(s string) (string, bool) {
+	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
+		return "", false
+	}
+	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11} {
+		if !isHexDigit(s[i]) {
+			return "", false
+		}
+	}
+	slot, _ := strconv.ParseUint(s[8:10], 16, 8)
+	if slot > 0x1f || s[11] > '7' {
+		return "", false
+	}
+	return strings.ToLower(s), true
+}
+
+func isHexDigit(b byte) bool {
+	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F')
+}
+
+// unknown reports a key the schema does not have. table is the schemaKeys entry of its table.
+func (c *fileChecker) unknown(path []string, v any, table string) {
+	key := path[len(path)-1]
+	known := schemaKeys[table]
+	var hint string
+	if near := closestName(key, known); near != "" {
+		hint = fmt.Sprintf("did you mean '%s'?", near)
+	} else if home := tableOfKey(key, table); home != "" {
+		hint = fmt.Sprintf("'%s' is a key of %s", key, home)
+	} else {
+		hint = "the keys here are " + strings.Join(known, ", ")
+	}
+	_, isTable := v.(map[string]any)
+	switch {
+	case isTable:
+		c.add(path, hint, "unknown table %s", tableLabel(path))
+	case table == "":
+		c.add(path, hint, "unknown top-level key '%s'", key)
+	default:
+		c.add(path, hint, "unknown key '%s' in %s", key, tableLabel(path[:len(path)-1]))
+	}
+}
+
+// tableOfKey names the table that has key, when it is not table.
+func tableOfKey(key, table string) string {
+	for _, t := range []string{"host", "standby", "pools.*", "storage", "rewrite", "lint", "state", "log"} {
+		if t != table && slices.Contains(schemaKeys[t], key) {
+			switch t {
+			case "pools.*":
+				return "[pools.NAME]"
+			case "storage":
+				return "[[storage]]"
+			}
+			return "[" + t + "]"
+		}
+	}
+	return ""
+}
+
+// closestName returns the candidate closest to s by edit distance, ignoring case, when it is close
+// enough to be a likely typo; "" otherwise. Ties go to the earlier candidate.
+func closestName(s string, candidates []string) string {
+	best, bestD := "", min(3, 1+len(s)/4)+1
+	ls := strings.ToLower(s)
+	for _, cand := range candidates {
+		if d := editDistance(ls, strings.ToLower(cand)); d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Rendering of paths and types for messages.
+
+// tableLabel renders a table path as its header: [pools.fabric], [[storage]].
+func tableLabel(path []string) string {
+	path = withoutElems(path)
+	if len(path) == 0 {
+		return "the top level"
+	}
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = tomlKey(p)
+	}
+	if path[0] == "storage" {
+		return "[[" + strings.Join(parts, ".") + "]]"
+	}
+	return "[" + strings.Join(parts, ".") + "]"
+}
+
+// keyLabel renders a key as "[table] key", or just "key" at the top level.
+func keyLabel(path []string) string {
+	path = withoutElems(path)
+	if len(path) <= 1 {
+		return tomlKey(strings.Join(path, ""))
+	}
+	return tableLabel(path[:len(path)-1]) + " " + tomlKey(path[len(path)-1])
+}
+
+// withoutElems removes the array-element parts of a path.
+func withoutElems(path []string) []string {
+	out := path[:0:0]
+	for _, p := range path {
+		if !strings.HasPrefix(p, elemMark) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// tomlKey writes a key as TOML does: bare when it can be, quoted otherwise.
+func tomlKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	for i := 0; i < len(k); i++ {
+		b := k[i]
+		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
+}
+
+func tomlTypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	case time.Time:
+		return "a date-time"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func joinOr(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// keyPosition is where a key, table header or array element starts: 1-based line and byte column.
+type keyPosition struct{ line, col int }
+
+// scanKeys finds where every key, table header and array element of a TOML document is written,
+// by path (parts joined with joinPath; elemMark+"N" for element N of an array or array of
+// tables). A path also maps to the position of its first descendant, so implicit tables ([pools]
+// of [pools.fabric]) have a place too. The document is expected to have parsed already; on input
+// that does not, the scanner still ends and simply finds less.
+func scanKeys(data []byte) map[string]keyPosition {
+	sc := &keyScanner{s: data, line: 1, pos: map[string]keyPosition{}, arrays: map[string]int{}}
+	if len(data) >= 3 && string(data[:3]) == "\ufeff" {
+		sc.i, sc.lineStart = 3, 3
+	}
+	sc.document()
+	return sc.pos
+}
+
+type keyScanner struct {
+	s         []byte
+	i         int
+	line      int
+	lineStart int
+	pos       map[string]keyPosition
+	arrays    map[string]int // array-of-tables path -> index of its last element
+}
+
+func (sc *keyScanner) here() keyPosition {
+	return keyPosition{line: sc.line, col: sc.i - sc.lineStart + 1}
+}
+
+func (sc *keyScanner) more() bool { return sc.i < len(sc.s) }
+
+func (sc *keyScanner) peek(off int) byte {
+	if sc.i+off < len(sc.s) {
+		return sc.s[sc.i+off]
+	}
+	return 0
+}
+
+func (sc *keyScanner) next() {
+	if sc.i < len(sc.s) {
+		if sc.s[sc.i] == '\n' {
+			sc.line++
+			sc.lineStart = sc.i + 1
+		}
+		sc.i++
+	}
+}
+
+func (sc *keyScanner) record(path []string, p keyPosition) {
+	for n := 1; n <= len(path); n++ {
+		k := joinPath(path[:n])
+		if _, ok := sc.pos[k]; !ok {
+			sc.pos[k] = p
+		}
+	}
+}
+
+// blank skips spaces and tabs, and with lines also newlines and comments.
+func (sc *keyScanner) blank(lines bool) {
+	for sc.more() {
+		switch sc.s[sc.i] {
+		case ' ', '\t', '\r':
+			sc.next()
+		case '\n':
+			if !lines {
+				return
+			}
+			sc.next()
+		case '#':
+			if !lines {
+				return
+			}
+			for sc.more() && sc.s[sc.i] != '\n' {
+				sc.next()
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (sc *keyScanner) document() {
+	var table []string
+	for {
+		sc.blank(true)
+		if !sc.more() {
+			return
+		}
+		start, from := sc.here(), sc.i
+		if sc.s[sc.i] == '[' {
+			array := sc.peek(1) == '['
+			sc.next()
+			if array {
+				sc.next()
+			}
+			parts := sc.keyPath()
+			table = append(sc.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
+			for sc.more() && sc.s[sc.i] == ']' {
+				sc.next()
+			}
+			if array {
+				k := joinPath(table)
+				n := 0
+				if last, ok := sc.arrays[k]; ok {
+					n = last + 1
+				}
+				sc.arrays[k] = n
+				sc.record(table, start)
+				table = elemPath(table, n)
+			}
+			sc.record(table, start)
+		} else {
+			sc.keyValue(table)
+		}
+		if sc.i == from {
+			sc.next()
+		}
+	}
+}
+
+// resolve puts the element index after every part of a header's parent that is an array of
+// tables: [storage.x] after [[storage]] is in the last storage element.
+func (sc *keyScanner) resolve(parts []string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p)
+		if n, ok := sc.arrays[joinPath(out)]; ok {
+			out = elemPath(out, n)
+		}
+	}
+	return out
+}
+
+// keyValue reads "key = value" inside table.
+func (sc *keyScanner) keyValue(table []string) {
+	start := sc.here()
+	path := subPath(table, sc.keyPath()...)
+	sc.record(path, start)
+	sc.blank(false)
+	if sc.peek(0) == '=' {
+		sc.next()
+	}
+	sc.blank(false)
+	sc.value(path)
+}
+
+// keyPath reads a dotted key.
+func (sc *keyScanner) keyPath() []string {
+	var parts []string
+	for {
+		sc.blank(false)
+		parts = append(parts, sc.keyPart())
+		sc.blank(false)
+		if sc.peek(0) != '.' {
+			return parts
+		}
+		sc.next()
+	}
+}
+
+func (sc *keyScanner) keyPart() string {
+	start := sc.i
+	switch sc.peek(0) {
+	case '"', '\'':
+		sc.str()
+		raw := string(sc.s[start:sc.i])
+		if len(raw) < 2 || raw[len(raw)-1] != raw[0] {
+			return raw
+		}
+		if raw[0] == '\'' {
+			return raw[1 : len(raw)-1]
+		}
+		return unescapeTOML(raw[1 : len(raw)-1])
+	}
+	for sc.more() && !strings.ContainsRune(" \t\r\n.=[]\"'#,{}", rune(sc.s[sc.i])) {
+		sc.next()
+	}
+	return string(sc.s[start:sc.i])
+}
+
+// unescapeTOML decodes the escapes of a TOML basic string (TOML 1.1: \e and \xHH included).
+func unescapeTOML(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		n := 0
+		switch s[i] {
+		case 'b':
+			b.WriteByte('\b')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case 'x':
+			n = 2
+		case 'u':
+			n = 4
+		case 'U':
+			n = 8
+		default:
+			b.WriteByte(s[i])
+		}
+		if n > 0 && i+n < len(s) {
+			if r, err := strconv.ParseUint(s[i+1:i+1+n], 16, 32); err == nil {
+				b.WriteRune(rune(r))
+				i += n
+				continue
+			}
+		}
+		if n > 0 {
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// str skips a basic, literal or multi-line string.
+func (sc *keyScanner) str() {
+	q := sc.peek(0)
+	if sc.peek(1) == q && sc.peek(2) == q {
+		sc.next()
+		sc.next()
+		sc.next()
+		for sc.more() {
+			if q == '"' && sc.s[sc.i] == '\\' {
+				sc.next()
+				sc.next()
+				continue
+			}
+			if sc.s[sc.i] == q && sc.peek(1) == q && sc.peek(2) == q {
+				sc.next()
+				sc.next()
+				sc.next()
+				for n := 0; n < 2 && sc.peek(0) == q; n++ { // """a"""" ends in a quote
+					sc.next()
+				}
+				return
+			}
+			sc.next()
+		}
+		return
+	}
+	sc.next()
+	for sc.more() && sc.s[sc.i] != '\n' {
+		c := sc.s[sc.i]
+		if q == '"' && c == '\\' {
+			sc.next()
+			if sc.peek(0) != '\n' {
+				sc.next()
+			}
+			continue
+		}
+		sc.next()
+		if c == q {
+			return
+		}
+	}
+}
+
+// value skips one value, recording array elements and inline-table keys under path.
+func (sc *keyScanner) value(path []string) {
+	switch sc.peek(0) {
+	case '"', '\'':
+		sc.str()
+	case '[':
+		sc.next()
+		for n := 0; ; {
+			sc.blank(true)
+			if !sc.more() {
+				return
+			}
+			switch sc.s[sc.i] {
+			case ']':
+				sc.next()
+				return
+			case ',':
+				sc.next()
+				continue
+			}
+			from := sc.i
+			ep := elemPath(path, n)
+			sc.record(ep, sc.here())
+			sc.value(ep)
+			n++
+			if sc.i == from {
+				sc.next()
+			}
+		}
+	case '{':
+		sc.next()
+		for {
+			sc.blank(true)
+			if !sc.more() {
+				return
+			}
+			switch sc.s[sc.i] {
+			case '}':
+				sc.next()
+				return
+			case ',':
+				sc.next()
+				continue
+			}
+			from := sc.i
+			sc.keyValue(path)
+			if sc.i == from {
+				sc.next()
+			}
+		}
+	default:
+		for sc.more() && !strings.ContainsRune(",]}#\n", rune(sc.s[sc.i])) {
+			sc.next()
+		}
+	}
+}
