@@ -113,7 +113,7 @@ func Run(inv Invocation, opts Options) int {
 	case !known:
 		out = outcome{decision: Pass} // future operations must not break guests
 	case perr != nil:
-		out = errorOutcome("policy", perr)
+		out = policyErrorOutcome(perr)
 	case ierr != nil:
 		out = errorOutcome("domain definition on stdin", ierr)
 	case !pol.Host.Enabled:
@@ -174,6 +174,23 @@ func errorOutcome(what string, err error) outcome {
 		return outcome{decision: Error, reason: what + ": " + first, hints: strings.Split(rest, "\n")}
 	}
 	return outcome{decision: Error, reason: what + ": " + msg}
+}
+
+// policyErrorOutcome reports every problem of the policy file, each with its hint.
+func policyErrorOutcome(err error) outcome {
+	var lines []string
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		lines = append(lines, e.Error())
+		var pe *policy.Error
+		if errors.As(e, &pe) && pe.Hint != "" {
+			lines = append(lines, "hint: "+pe.Hint)
+		}
+	}
+	return outcome{decision: Error, reason: "policy: " + lines[0], hints: lines[1:]}
 }
 
 // finish writes the outcome to stdout/stderr and returns the exit code.
