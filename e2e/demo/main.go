@@ -1,0 +1,295 @@
+// Command demo shows virt-failover at work on this machine, for a newcomer: two libvirt hosts in
+// private namespaces, the hook installed on both, a guest whose NIC is a virtio-net failover pair,
+// and a live migration A -> B -> A with the hook rewriting the guest network on the way.
+//
+// Run it as root from the module root: go run ./e2e/demo (or make demo). It stops everything it
+// started when it ends or on Ctrl-C and keeps the logs, whose place it prints.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/virt-failover/virt-failover/e2e/guest"
+	"github.com/virt-failover/virt-failover/e2e/harness"
+)
+
+var start = time.Now()
+
+func say(format string, args ...any) {
+	fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func detail(format string, args ...any) {
+	fmt.Printf("         %s\n", fmt.Sprintf(format, args...))
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	if os.Geteuid() != 0 {
+		return errors.New("run me as root: I start libvirtd and QEMU in private namespaces")
+	}
+	ctx := context.Background()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	outRoot := filepath.Join(root, "e2e", "out")
+	harness.SweepStale(outRoot, say)
+	runDir := filepath.Join(outRoot, "demo-"+time.Now().Format("20060102-150405"))
+	if err := harness.ClaimRunDir(runDir); err != nil {
+		return err
+	}
+	harness.StopOnSignal(func(sig os.Signal) {
+		fmt.Println()
+		say("%v: stopping both hosts (domains, libvirtd, virtlogd, QEMU); logs stay in %s", sig, runDir)
+	})
+
+	fmt.Println("virt-failover demo: two libvirt hosts on this machine, one guest with a failover NIC,")
+	fmt.Println("live migration A -> B -> A with virt-failover as the libvirt QEMU hook on both hosts.")
+	fmt.Println()
+
+	hook := os.Getenv("VF_BIN")
+	if hook == "" {
+		hook = filepath.Join(runDir, "virt-failover")
+		say("building the hook: CGO_ENABLED=0 go build -o %s ./cmd/virt-failover", rel(root, hook))
+		cmd := exec.Command("go", "build", "-trimpath", "-o", hook, "./cmd/virt-failover")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the hook: %v\n%s", err, out)
+		}
+	} else {
+		say("hook under test: %s (VF_BIN)", hook)
+	}
+
+	say("building the guest (Debian kernel + busybox initramfs; cached in %s)", rel(root, guest.DefaultCacheDir(root)))
+	img, err := guest.Build(ctx, guest.DefaultCacheDir(root), func(f string, a ...any) { detail(f, a...) })
+	if err != nil {
+		return err
+	}
+
+	say("starting host A and host B: libvirtd + virtlogd, each in its own mount/UTS/network namespaces")
+	detail("the hook is copied to /etc/libvirt/hooks/qemu on both BEFORE libvirtd starts (libvirt looks once)")
+	detail("migration link: veth %s (A) <-> %s (B); guest network: bridge %s with gateway %s on both",
+		harness.MigIPA, harness.MigIPB, harness.Bridge, harness.GuestGW)
+	pair, err := harness.StartPair(ctx, harness.PairConfig{Dir: runDir, Hook: hook})
+	if err != nil {
+		return err
+	}
+	defer pair.Stop()
+	say("hosts up; A has the libvirt network \"lan\", B calls the same bridge \"lan-b\"")
+
+	policies := map[*harness.Host]string{
+		pair.B: "[rewrite.networks]\n\"lan\" = \"lan-b\"\n",
+		pair.A: "[rewrite.networks]\n\"lan-b\" = \"lan\"\n",
+	}
+	for _, h := range []*harness.Host{pair.A, pair.B} {
+		if err := h.WritePolicy(policies[h]); err != nil {
+			return err
+		}
+		detail("host %s /etc/virt-failover/policy.toml: %s", strings.ToUpper(h.Name),
+			strings.ReplaceAll(strings.TrimSpace(policies[h]), "\n", "  "))
+	}
+
+	serial := harness.NewSerial(filepath.Join(runDir, "serial", "guest.log"))
+	g := harness.DefaultGuest(img.Kernel, img.Initrd, serial.Path)
+	var migrations []*harness.Migration
+	for attempt := 1; ; attempt++ {
+		migrations, err = demoRun(ctx, pair, g, serial)
+		var crash *harness.GuestCrash
+		if errors.As(err, &crash) && attempt == 1 {
+			say("the GUEST KERNEL crashed (%s): a known rare guest-side flake, not a failover failure; once more from a fresh boot", crash.Line)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+
+	fmt.Println()
+	report(pair, migrations)
+	pair.Stop()
+	fmt.Println()
+	say("both hosts stopped. Logs kept in %s:", runDir)
+	for _, h := range pair.Hosts() {
+		detail("host %s: hook log %s", strings.ToUpper(h.Name), rel(runDir, h.HookLogPath()))
+		detail("        libvirtd %s, guest QEMU log %s", rel(runDir, h.DaemonLogPath()), rel(runDir, h.DomainLogPath(g.Name)))
+	}
+	detail("guest serial console: %s", rel(runDir, serial.Path))
+	return nil
+}
+
+// demoRun boots the guest on A and migrates it to B and back.
+func demoRun(ctx context.Context, pair *harness.Pair, g harness.Guest, serial *harness.Serial) ([]*harness.Migration, error) {
+	for _, h := range pair.Hosts() {
+		if st, _ := h.DomState(ctx, g.Name); st != "" {
+			_, _ = h.Virsh(ctx, "destroy", g.Name)
+		}
+	}
+	say("booting guest %q on A: virtio-net standby + e1000e primary (stands in for a VF), same MAC %s", g.Name, g.MAC)
+	detail("<teaming type='persistent'/> on the virtio NIC, failover_pair_id on the e1000e; TCG, no disk")
+	hb, err := pair.A.Boot(ctx, g, serial)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := hb.Master()
+	p, _ := hb.Primary()
+	s, _ := hb.Standby()
+	say("guest up: %s is the failover master, %s (virtio) the standby, %s (e1000e) the primary; pinging %s every 0.5 s",
+		m.Name, s.Name, p.Name, harness.GuestGW)
+
+	var ms []*harness.Migration
+	for _, hop := range [][2]*harness.Host{{pair.A, pair.B}, {pair.B, pair.A}} {
+		from, to := hop[0], hop[1]
+		say("migrating %s -> %s: virsh migrate --live --p2p %s qemu+unix:///system?socket=... tcp://%s",
+			strings.ToUpper(from.Name), strings.ToUpper(to.Name), g.Name, to.MigIP)
+		mig, err := harness.MigrateObserved(ctx, g.Name, from, to, serial)
+		if err != nil {
+			return ms, err
+		}
+		if mig.Err != nil {
+			return ms, fmt.Errorf("migration %s failed: %v\n%s", mig.Direction(), mig.Err, mig.Output)
+		}
+		ms = append(ms, mig)
+		narrate(ctx, mig)
+	}
+	return ms, nil
+}
+
+func narrate(ctx context.Context, m *harness.Migration) {
+	from, to := strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name)
+	var calls []string
+	for _, e := range m.DestHook {
+		c := e.Call()
+		if e.Call() == "migrate begin" {
+			c += " -> " + e.Decision
+		}
+		calls = append(calls, c)
+	}
+	detail("%s's hook ran: %s", to, strings.Join(calls, ", "))
+	if e, ok := m.HookDecision(); ok && len(e.Changes) > 0 {
+		for _, c := range e.Changes {
+			detail("  rewrite: %s", c)
+		}
+	}
+	if wu, ok := m.WaitUnplug(); ok {
+		detail("QEMU on %s: UNPLUG_PRIMARY, then %.0f ms in wait-unplug while the guest let go of the primary", from,
+			float64(wu.Microseconds())/1000)
+	}
+	detail("guest: %s", strings.TrimSpace(tail(m.Unplugged, "failover")))
+	detail("guest on %s: %s", to, strings.TrimSpace(tail(m.Replugged, "failover")))
+	if nets, err := m.To.InterfaceNetworks(ctx, m.Domain); err == nil {
+		detail("%s's live XML: both interfaces on network %q", to, strings.Join(unique(nets), ","))
+	}
+	var src []string
+	for _, e := range m.SourceHook {
+		src = append(src, e.Call())
+	}
+	detail("%s's hook after it left: %s", from, strings.Join(src, ", "))
+	say("done: virsh migrate took %.1fs, the primary was back %.1fs after the start, %d of %d probes lost",
+		m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+}
+
+func report(pair *harness.Pair, ms []*harness.Migration) {
+	fmt.Println("Migrations")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  \tmigrate\twait-unplug\tprimary back\tprobes lost\thook decision")
+	for _, m := range ms {
+		wu := "-"
+		if d, ok := m.WaitUnplug(); ok {
+			wu = fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
+		}
+		dec := "-"
+		if e, ok := m.HookDecision(); ok {
+			dec = e.Decision
+		}
+		fmt.Fprintf(w, "  %s -> %s\t%.1f s\t%s\t%.1f s\t%d of %d\t%s\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
+			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent, dec)
+	}
+	w.Flush()
+	fmt.Println()
+	fmt.Println("Hook calls (from both hooks' logs)")
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  host\tcall\tcount\tdecisions\tmedian\tmax")
+	for _, h := range pair.Hosts() {
+		entries, _ := h.HookLog()
+		type agg struct {
+			n    int
+			lat  []float64
+			decs map[string]int
+		}
+		byCall := map[string]*agg{}
+		var order []string
+		for _, e := range entries {
+			a := byCall[e.Call()]
+			if a == nil {
+				a = &agg{decs: map[string]int{}}
+				byCall[e.Call()] = a
+				order = append(order, e.Call())
+			}
+			a.n++
+			if e.DurationMS != nil {
+				a.lat = append(a.lat, *e.DurationMS)
+			}
+			a.decs[e.Decision]++
+		}
+		for _, c := range order {
+			a := byCall[c]
+			var decs []string
+			for d, n := range a.decs {
+				decs = append(decs, fmt.Sprintf("%s %d", d, n))
+			}
+			sort.Strings(decs)
+			med, max := "-", "-"
+			if len(a.lat) > 0 {
+				sort.Float64s(a.lat)
+				med = fmt.Sprintf("%.2f ms", a.lat[len(a.lat)/2])
+				max = fmt.Sprintf("%.2f ms", a.lat[len(a.lat)-1])
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%d\t%s\t%s\t%s\n", strings.ToUpper(h.Name), c, a.n, strings.Join(decs, ", "), med, max)
+		}
+	}
+	w.Flush()
+}
+
+func tail(s, from string) string {
+	if i := strings.Index(s, from); i >= 0 {
+		return s[i:]
+	}
+	return s
+}
+
+func unique(xs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func rel(base, path string) string {
+	if r, err := filepath.Rel(base, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}

@@ -1,0 +1,107 @@
+#!/bin/busybox sh
+# /init of the end-to-end test guest (busybox sh, PID 1).
+#
+# It loads the failover modules, brings up the net_failover master with the address given on the
+# kernel command line (vfo.ip=ADDR/LEN vfo.gw=ADDR), pings the gateway every 0.5 s, and prints a
+# heartbeat line on the console every second:
+#
+#   VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover | ...
+#
+# Kernel messages go to the console too (console loglevel 7), so the net_failover lines
+# "failover primary slave:eth2 registered/unregistered" show up in the serial log.
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+echo 7 >/proc/sys/kernel/printk
+echo "VFO: init on $(uname -r), cmdline: $(cat /proc/cmdline)"
+
+for m in $(cat /modules.order); do
+	insmod "/lib/modules/$m" || echo "VFO: insmod $m failed"
+done
+
+ip=
+gw=
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	vfo.ip=*) ip=${arg#vfo.ip=} ;;
+	vfo.gw=*) gw=${arg#vfo.gw=} ;;
+	esac
+done
+
+# The failover master is the virtio netdev whose device offers VIRTIO_NET_F_STANDBY (feature bit 62,
+# character 63 of the features string) and that has no master of its own; the standby virtio netdev
+# shares the device but is enslaved to the master.
+find_master() {
+	for d in /sys/class/net/*; do
+		n=${d##*/}
+		[ -e "$d/device/driver" ] || continue
+		drv=$(basename "$(readlink "$d/device/driver")")
+		feat=-
+		[ -r "$d/device/features" ] && feat=$(cut -c63 "$d/device/features")
+		mst=-
+		[ -e "$d/master" ] && mst=$(basename "$(readlink "$d/master")")
+		echo "VFO: netdev $n drv=$drv standby-feature=$feat master=$mst" >&2
+		if [ "$drv" = virtio_net ] && [ "$feat" = 1 ] && [ "$mst" = - ]; then
+			echo "$n"
+			return 0
+		fi
+	done
+	return 1
+}
+
+master=
+i=0
+while [ $i -lt 100 ]; do
+	master=$(find_master) && break
+	usleep 200000
+	i=$((i + 1))
+done
+if [ -z "$master" ]; then
+	echo "VFO: no failover master found"
+else
+	echo "VFO: failover master $master"
+	ip link set "$master" up
+	[ -n "$ip" ] && ip addr add "$ip" dev "$master"
+	[ -n "$gw" ] && ip route add default via "$gw" dev "$master"
+	echo "VFO: $master ip=$ip gw=$gw"
+fi
+ip link set lo up
+
+# Probes: one ping process every 0.5 s, so a lost probe does not delay the next one.
+# Counters are file sizes: one byte per probe sent, one per reply received.
+: >/tmp/sent
+: >/tmp/recv
+if [ -n "$gw" ]; then
+	(
+		while :; do
+			printf . >>/tmp/sent
+			(ping -c 1 -W 1 -q "$gw" >/dev/null 2>&1 && printf . >>/tmp/recv) &
+			usleep 500000
+		done
+	) &
+fi
+
+while :; do
+	read -r up _ </proc/uptime
+	line="VFO-HB up=$up sent=$(wc -c </tmp/sent) recv=$(wc -c </tmp/recv)"
+	for d in /sys/class/net/*; do
+		n=${d##*/}
+		[ "$n" = lo ] && continue
+		drv=-
+		[ -e "$d/device/driver" ] && drv=$(basename "$(readlink "$d/device/driver")")
+		mst=-
+		[ -e "$d/master" ] && mst=$(basename "$(readlink "$d/master")")
+		role=-
+		[ "$n" = "$master" ] && role=failover
+		line="$line | $n drv=$drv state=$(cat "$d/operstate") master=$mst role=$role"
+	done
+	echo "$line"
+	sleep 1
+done

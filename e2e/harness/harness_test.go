@@ -1,0 +1,146 @@
+package harness
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseHeartbeat(t *testing.T) {
+	line := "VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover" +
+		" | eth1 drv=virtio_net state=up master=eth0 role=- | eth2 drv=e1000e state=up master=eth0 role=-"
+	hb, ok := ParseHeartbeat(line)
+	if !ok {
+		t.Fatal("does not parse")
+	}
+	if hb.Uptime != 12.34 || hb.Sent != 20 || hb.Recv != 18 || len(hb.Netdevs) != 3 {
+		t.Fatalf("got %+v", hb)
+	}
+	if m, _ := hb.Master(); m.Name != "eth0" {
+		t.Errorf("master %v", m)
+	}
+	if p, _ := hb.Primary(); p.Name != "eth2" {
+		t.Errorf("primary %v", p)
+	}
+	if s, _ := hb.Standby(); s.Name != "eth1" {
+		t.Errorf("standby %v", s)
+	}
+	if !hb.PrimaryEnslaved() {
+		t.Error("primary not enslaved")
+	}
+}
+
+func TestParseHeartbeatDuringMigration(t *testing.T) {
+	// The primary is gone while the guest is in wait-unplug.
+	hb, ok := ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+		" | eth1 drv=virtio_net state=up master=eth0 role=-")
+	if !ok || hb.PrimaryEnslaved() {
+		t.Fatalf("ok=%v enslaved=%v", ok, hb.PrimaryEnslaved())
+	}
+	// A primary that is enslaved but not up yet does not count.
+	hb, _ = ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+		" | eth2 drv=e1000e state=down master=eth0 role=-")
+	if hb.PrimaryEnslaved() {
+		t.Error("a primary that is down counts as enslaved")
+	}
+}
+
+func TestParseHeartbeatGarbled(t *testing.T) {
+	for _, line := range []string{
+		"VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",
+		"[    6.011435] e1000e 0000:02:00.0 eth2: NIC Link is Down",
+		"VFO: failover master eth0",
+	} {
+		if hb, ok := ParseHeartbeat(line); ok {
+			t.Errorf("%q parses: %+v", line, hb)
+		}
+	}
+}
+
+func TestSerialFollowsAppendsAndCrashes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "guest.log")
+	s := NewSerial(path)
+	if s.Len() != 0 {
+		t.Fatal("lines before the file exists")
+	}
+	appendTo(t, path, "VFO: init\nhalf a li")
+	if n := s.Len(); n != 1 {
+		t.Fatalf("%d lines, want 1 (the partial line waits)", n)
+	}
+	appendTo(t, path, "ne\r\n[ 6.0] virtio_net virtio0 eth0: failover primary slave:eth2 unregistered\n")
+	if got := s.Lines(1); len(got) != 2 || got[0] != "half a line" {
+		t.Fatalf("lines %q", got)
+	}
+	if c := s.Crash(0); c != nil {
+		t.Fatalf("crash in a healthy log: %v", c)
+	}
+	appendTo(t, path, "[ 9.1] list_del corruption. prev->next should be ffff\n")
+	c := s.Crash(0)
+	if c == nil || !strings.Contains(c.Error(), "guest kernel crashed: [ 9.1] list_del corruption") {
+		t.Fatalf("crash %v", c)
+	}
+	_, _, err := s.Wait(t.Context(), 0, "anything", func(string) bool { return false })
+	var gc *GuestCrash
+	if !errors.As(err, &gc) {
+		t.Fatalf("Wait did not stop at the crash: %v", err)
+	}
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMonitorEventsFromDaemonLog(t *testing.T) {
+	dir := t.TempDir()
+	h := &Host{Dir: dir}
+	logPath := h.DaemonLogPath()
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lines := `2026-11-27 23:31:55.824+0000: 10271: info : qemuMonitorJSONIOProcessLine:203 : QEMU_MONITOR_RECV_EVENT: mon=0x7f5dcc0065d0 event={"timestamp": {"seconds": 1795822315, "microseconds": 824877}, "event": "UNPLUG_PRIMARY", "data": {"device-id": "ua-pri0"}}
+2026-11-27 23:31:55.825+0000: 10271: info : qemuMonitorJSONIOProcessLine:208 : QEMU_MONITOR_RECV_REPLY: mon=0x7f5dcc0065d0 reply={"return": {}, "id": "libvirt-42"}
+2026-11-27 23:31:55.825+0000: 10271: info : qemuMonitorJSONIOProcessLine:203 : QEMU_MONITOR_RECV_EVENT: mon=0x7f5dcc0065d0 event={"timestamp": {"seconds": 1795822315, "microseconds": 825882}, "event": "MIGRATION", "data": {"status": "wait-unplug"}}
+2026-11-27 23:31:56.076+0000: 10271: info : qemuMonitorJSONIOProcessLine:203 : QEMU_MONITOR_RECV_EVENT: mon=0x7f5dcc0065d0 event={"timestamp": {"seconds": 1795822316, "microseconds": 76188}, "event": "MIGRATION", "data": {"status": "active"}}
+`
+	if err := os.WriteFile(logPath, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	events, err := h.MonitorEvents(0)
+	if err != nil || len(events) != 3 {
+		t.Fatalf("events %v, %v", events, err)
+	}
+	m := &Migration{SourceEvents: events}
+	d, ok := m.WaitUnplug()
+	if !ok || d.Microseconds() != 250306 {
+		t.Errorf("wait-unplug %v %v", d, ok)
+	}
+	if e, ok := Event(events, "UNPLUG_PRIMARY", ""); !ok || e.Data["device-id"] != "ua-pri0" {
+		t.Errorf("UNPLUG_PRIMARY %v", e)
+	}
+}
+
+func TestGuestXML(t *testing.T) {
+	xml, err := DefaultGuest("/k", "/i", "/s/guest.log").XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<domain type='qemu'", "<teaming type='persistent'/>", "<alias name='ua-sby0'/>",
+		"<alias name='ua-pri0'/>", "<rom enabled='no'/>", "value='ua-sby0'",
+		"<source path='/s/guest.log' append='on'/>", "vfo.ip=198.51.100.10/24 vfo.gw=198.51.100.254",
+	} {
+		if !strings.Contains(string(xml), want) {
+			t.Errorf("domain XML lacks %s", want)
+		}
+	}
+}
