@@ -1,0 +1,204 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// XML namespaces a domain definition uses for failover.
+const (
+	// NamespaceQEMU is libvirt's QEMU namespace (<qemu:override>, <qemu:commandline>).
+	NamespaceQEMU = "http://libvirt.org/schemas/domain/qemu/1.0"
+	// NamespaceMetadata is virt-failover's own namespace under <metadata>.
+	NamespaceMetadata = "http://virt-failover.org/xmlns/domain/1.0"
+	// NamespaceLibosinfo is libosinfo's namespace under <metadata> (the guest OS).
+	NamespaceLibosinfo = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
+)
+
+// Domain is a read-only view of a domain definition for failover: its NICs, assigned devices,
+// aliases and failover pairs, each pointing back at its element (and so its position). It is built
+// once per parse and shared by lint rules, pairing and the hook.
+type Domain struct {
+	Doc      *xmlxform.Doc
+	Root     *xmlxform.Element
+	Devices  *xmlxform.Element // nil when the domain has no <devices>
+	Machine  string            // /domain/os/type/@machine ("pc-q35-7.2", "q35", "pc", ...)
+	NICs     []*NIC            // every <interface>, in document order
+	Hostdevs []*Hostdev        // every <hostdev>, in document order
+	// Aliases maps every alias name to the devices carrying it (more than one is a mistake).
+	Aliases map[string][]*xmlxform.Element
+	// PairIDs maps a device alias to the failover_pair_id its <qemu:override> sets (the emulated
+	// primary form), with the element of the property.
+	PairIDs map[string]*xmlxform.Element
+}
+
+// NIC is one <interface>.
+type NIC struct {
+	El         *xmlxform.Element
+	Type       string // interface/@type
+	Model      string // model/@type, "" when absent
+	MAC        string // mac/@address, lowercased
+	Alias      string // alias/@name
+	Teaming    *xmlxform.Element
+	TeamType   string // teaming/@type
+	Persistent string // teaming/@persistent
+}
+
+// Hostdev is one <hostdev>.
+type Hostdev struct {
+	El         *xmlxform.Element
+	Mode, Type string // hostdev/@mode, hostdev/@type
+	Alias      string
+	Teaming    *xmlxform.Element
+	TeamType   string
+	Persistent string
+	Source     string // the host PCI address "dddd:bb:ss.f" of a PCI hostdev, "" otherwise
+}
+
+// NewDomain builds the view of a parsed definition.
+func NewDomain(doc *xmlxform.Doc) *Domain {
+	d := &Domain{Doc: doc, Root: doc.Root, Aliases: map[string][]*xmlxform.Element{}, PairIDs: map[string]*xmlxform.Element{}}
+	if t := childPath(doc.Root, "os", "type"); t != nil {
+		d.Machine, _ = t.Attr("machine")
+	}
+	d.Devices = doc.Root.Child("devices")
+	if d.Devices != nil {
+		for _, dev := range d.Devices.Children {
+			if dev.Name.Space != "" {
+				continue
+			}
+			if a := dev.Child("alias"); a != nil {
+				if name, ok := a.Attr("name"); ok {
+					d.Aliases[name] = append(d.Aliases[name], dev)
+				}
+			}
+			switch dev.Name.Local {
+			case "interface":
+				d.NICs = append(d.NICs, newNIC(dev))
+			case "hostdev":
+				d.Hostdevs = append(d.Hostdevs, newHostdev(dev))
+			}
+		}
+	}
+	for _, ov := range doc.Root.Children {
+		if ov.Name.Space != NamespaceQEMU || ov.Name.Local != "override" {
+			continue
+		}
+		for _, dev := range ov.Children {
+			if dev.Name.Space != NamespaceQEMU || dev.Name.Local != "device" {
+				continue
+			}
+			alias, _ := dev.Attr("alias")
+			for _, fe := range dev.Children {
+				if fe.Name.Space != NamespaceQEMU || fe.Name.Local != "frontend" {
+					continue
+				}
+				for _, prop := range fe.Children {
+					if name, _ := prop.Attr("name"); prop.Name.Space == NamespaceQEMU && prop.Name.Local == "property" && name == "failover_pair_id" {
+						d.PairIDs[alias] = prop
+					}
+				}
+			}
+		}
+	}
+	return d
+}
+
+func newNIC(e *xmlxform.Element) *NIC {
+	n := &NIC{El: e}
+	n.Type, _ = e.Attr("type")
+	n.Model = attrOf(e.Child("model"), "type")
+	n.MAC = strings.ToLower(attrOf(e.Child("mac"), "address"))
+	n.Alias = attrOf(e.Child("alias"), "name")
+	if t := e.Child("teaming"); t != nil {
+		n.Teaming = t
+		n.TeamType, _ = t.Attr("type")
+		n.Persistent, _ = t.Attr("persistent")
+	}
+	return n
+}
+
+func newHostdev(e *xmlxform.Element) *Hostdev {
+	h := &Hostdev{El: e}
+	h.Mode, _ = e.Attr("mode")
+	h.Type, _ = e.Attr("type")
+	h.Alias = attrOf(e.Child("alias"), "name")
+	if t := e.Child("teaming"); t != nil {
+		h.Teaming = t
+		h.TeamType, _ = t.Attr("type")
+		h.Persistent, _ = t.Attr("persistent")
+	}
+	if h.Type == "pci" {
+		h.Source = PCIAddress(childPath(e, "source", "address"))
+	}
+	return h
+}
+
+// PCIAddress renders an <address type='pci' domain= bus= slot= function=/> element as
+// "dddd:bb:ss.f" ("" when e is nil or not a PCI address).
+func PCIAddress(e *xmlxform.Element) string {
+	if e == nil {
+		return ""
+	}
+	if t, ok := e.Attr("type"); ok && t != "pci" {
+		return ""
+	}
+	num := func(name string, width int) string {
+		v, _ := e.Attr(name)
+		v = strings.TrimPrefix(strings.ToLower(v), "0x")
+		if v == "" {
+			v = "0"
+		}
+		for len(v) < width {
+			v = "0" + v
+		}
+		return v
+	}
+	return num("domain", 4) + ":" + num("bus", 2) + ":" + num("slot", 2) + "." + num("function", 1)
+}
+
+// IsQ35 reports whether the machine type is a q35 (PCIe) machine.
+func (d *Domain) IsQ35() bool { return strings.Contains(d.Machine, "q35") }
+
+// NICByAlias returns the NIC carrying alias, or nil.
+func (d *Domain) NICByAlias(alias string) *NIC {
+	for _, n := range d.NICs {
+		if n.Alias == alias && alias != "" {
+			return n
+		}
+	}
+	return nil
+}
+
+// IsUserAlias reports whether name is a valid libvirt user alias: "ua-" followed by characters
+// from [a-zA-Z0-9_-] (failover-stack.md §2.4).
+func IsUserAlias(name string) bool {
+	if !strings.HasPrefix(name, "ua-") || len(name) == 3 {
+		return false
+	}
+	for _, r := range name[3:] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func attrOf(e *xmlxform.Element, name string) string {
+	if e == nil {
+		return ""
+	}
+	v, _ := e.Attr(name)
+	return v
+}
+
+func childPath(e *xmlxform.Element, names ...string) *xmlxform.Element {
+	for _, n := range names {
+		if e == nil {
+			return nil
+		}
+		e = e.Child(n)
+	}
+	return e
+}
