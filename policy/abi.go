@@ -31,9 +31,9 @@ func CheckABI(before, after *xmlxform.Doc) error {
 			errs = append(errs, fmt.Errorf("%s count %d becomes %d", kind, len(xs), len(ys)))
 			continue
 		}
-		fields := deviceFields[kind]
+		fields := slices.Concat(deviceFields[kind], commonDeviceFields)
 		for i := range xs {
-			for _, f := range append(fields, commonDeviceFields...) {
+			for _, f := range fields {
 				if x, y := f.get(before, xs[i]), f.get(after, ys[i]); x != y {
 					errs = append(errs, fmt.Errorf("%s: %s %s becomes %s", DeviceLabel(xs[i]), f.name, quoteOrNone(x), quoteOrNone(y)))
 				}
@@ -51,11 +51,9 @@ type abiField struct {
 // field reads an attribute of the element at path (child names separated by "/", "" for the
 // element itself), or its text when attr is "".
 func field(name, path, attr string) abiField {
+	steps := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
 	return abiField{name: name, get: func(d *xmlxform.Doc, e *xmlxform.Element) string {
-		for _, step := range strings.Split(path, "/") {
-			if step == "" {
-				continue
-			}
+		for _, step := range steps {
 			if e = e.Child(step); e == nil {
 				return ""
 			}
