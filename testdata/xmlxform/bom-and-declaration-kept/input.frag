@@ -1,0 +1,1 @@
+<input type='tablet' bus='usb'/>

@@ -1,0 +1,3 @@
+<redirdev bus='usb' type='spicevmc'>
+  <!-- USB redirection -->
+</redirdev>

@@ -1,0 +1,1 @@
+<qemu:arg value='-no-hpet'/>

@@ -1,0 +1,3 @@
+<hyperv mode='custom'>
+  <relaxed state='on'/>
+</hyperv>

@@ -1,0 +1,1 @@
+<vmport state='off'/>

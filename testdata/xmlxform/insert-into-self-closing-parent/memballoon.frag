@@ -1,0 +1,1 @@
+<memballoon model='none'/>

@@ -1,0 +1,3 @@
+<rng model='virtio'>
+  <backend model='random'>/dev/urandom</backend>
+</rng>

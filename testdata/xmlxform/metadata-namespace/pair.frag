@@ -1,0 +1,1 @@
+<vfo:pair standby='ua-net1' primary='ua-hostdev1'/>
