@@ -41,6 +41,8 @@ func benchRun(b *testing.B, op, policyBody string) {
 	}
 }
 
-func BenchmarkRunStarted(b *testing.B)        { benchRun(b, "started", "") }
-func BenchmarkRunMigratePass(b *testing.B)    { benchRun(b, "migrate", "") }
-func BenchmarkRunMigrateRewrite(b *testing.B) { benchRun(b, "migrate", "[rewrite.networks]\n\"lan\" = \"lan-b\"\n") }
+func BenchmarkRunStarted(b *testing.B)     { benchRun(b, "started", "") }
+func BenchmarkRunMigratePass(b *testing.B) { benchRun(b, "migrate", "") }
+func BenchmarkRunMigrateRewrite(b *testing.B) {
+	benchRun(b, "migrate", "[rewrite.networks]\n\"lan\" = \"lan-b\"\n")
+}
