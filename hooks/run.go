@@ -34,7 +34,7 @@ type Options struct {
 	MaxInput    int64         // default DefaultMaxInput
 	ReadTimeout time.Duration // default DefaultReadTimeout
 	// DryRun decides as the hook would but prints a unified diff of the rewrite instead of the
-	// document, exits 0 for what would be refused (printing the refusal), and writes no log line.
+	// document and a line saying what the hook would do, and writes no log line.
 	DryRun  bool
 	Now     func() time.Time
 	Version string
@@ -125,9 +125,12 @@ func Run(inv Invocation, opts Options) int {
 	}
 
 	code := r.finish(spec, out)
-	if !opts.DryRun {
-		r.log(start, out, perr)
+	if opts.DryRun {
+		// Say what the hook would have decided: a pass prints nothing at all otherwise.
+		fmt.Fprintf(opts.Stdout, "dry run: %s would %s\n", inv, dryRunVerb(out.decision, code, spec))
+		return code
 	}
+	r.log(start, out, perr)
 	return code
 }
 
@@ -154,6 +157,20 @@ func withDefaults(o Options) Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+func dryRunVerb(d Decision, code int, spec opSpec) string {
+	switch {
+	case d == Rewrite:
+		return "print the rewritten definition above (exit 0)"
+	case d == Pass && spec.filter:
+		return "pass: print nothing, libvirt keeps the definition unchanged (exit 0)"
+	case d == Pass:
+		return "pass (exit 0)"
+	case d == Refuse || (d == Error && spec.onError && code != 0):
+		return "refuse (exit 1)"
+	}
+	return "log the error and exit 0"
 }
 
 // safeDecide turns a panic in a decision into an internal error.
@@ -228,7 +245,7 @@ func (r *run) finish(spec opSpec, out outcome) int {
 			}
 		}
 	}
-	if fail && !r.opts.DryRun {
+	if fail {
 		return 1
 	}
 	return 0
