@@ -56,6 +56,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 		Commands: []*cli.Command{
 			hookCommand(),
 			policyCommand(),
+			lintCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

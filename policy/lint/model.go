@@ -1,0 +1,235 @@
+package lint
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// model is what several rules need to know about one domain, worked out once: the failover pairs
+// (from <teaming> and from <qemu:override> failover_pair_id), virt-failover's pair metadata, the
+// PCI controllers and the policy's pools.
+type model struct {
+	standbys   []*policy.NIC           // interfaces with <teaming type='persistent'/>
+	transients []*transient            // every primary, in document order
+	byStandby  map[string][]*transient // primaries by the standby alias they name
+	meta       []*metaPair
+	// PCI controllers by index.
+	controllers map[int]*xmlxform.Element
+	// The policy's pool resources: network name -> pool, VF address -> pool.
+	poolNetworks, poolAddrs map[string]string
+	// Storage LUN paths of the policy's [[storage]] entries by device address.
+	storageLUN map[string]string
+}
+
+// transient is a failover primary: a device that names its standby by alias.
+type transient struct {
+	el  *xmlxform.Element // the <interface> or <hostdev>
+	nic *policy.NIC       // set for an <interface>
+	hd  *policy.Hostdev   // set for a <hostdev>
+	// via is where the pairing is written: the <teaming> element, or the <qemu:property
+	// name='failover_pair_id'> of an emulated primary.
+	via        *xmlxform.Element
+	emulated   bool   // paired through <qemu:override> (QEMU's failover_pair_id)
+	persistent string // the standby alias it names
+	alias      string
+}
+
+// pairAttr is the attribute that names the standby: teaming/@persistent or property/@value.
+func (t *transient) pairAttr() string {
+	if t.emulated {
+		return "value"
+	}
+	return "persistent"
+}
+
+// describe names the primary for messages: "<interface type='hostdev'>".
+func (t *transient) describe() string { return describeDevice(t.el) }
+
+// metaPair is one <vfo:pair> of virt-failover's metadata.
+type metaPair struct {
+	el                                        *xmlxform.Element
+	kind, standby, primary, mac, pool, device string
+	lun                                       string
+}
+
+func buildModel(d *policy.Domain, pol *policy.Policy) *model {
+	m := &model{byStandby: map[string][]*transient{}, controllers: map[int]*xmlxform.Element{}}
+	paired := map[*xmlxform.Element]bool{}
+	for _, n := range d.NICs {
+		switch n.TeamType {
+		case "persistent":
+			m.standbys = append(m.standbys, n)
+		case "transient":
+			m.addTransient(&transient{el: n.El, nic: n, via: n.Teaming, persistent: n.Persistent, alias: n.Alias})
+			paired[n.El] = true
+		}
+	}
+	for _, h := range d.Hostdevs {
+		if h.TeamType == "transient" {
+			m.addTransient(&transient{el: h.El, hd: h, via: h.Teaming, persistent: h.Persistent, alias: h.Alias})
+			paired[h.El] = true
+		}
+	}
+	for alias, prop := range d.PairIDs {
+		devs := d.Aliases[alias]
+		if len(devs) == 0 || paired[devs[0]] {
+			continue
+		}
+		t := &transient{el: devs[0], via: prop, emulated: true, persistent: attr(prop, "value"), alias: alias}
+		for _, n := range d.NICs {
+			if n.El == devs[0] {
+				t.nic = n
+			}
+		}
+		for _, h := range d.Hostdevs {
+			if h.El == devs[0] {
+				t.hd = h
+			}
+		}
+		m.addTransient(t)
+	}
+	// PairIDs is a map: put the primaries back in document order.
+	sortByOffset(m.transients)
+	for k, ts := range m.byStandby {
+		sortByOffset(ts)
+		m.byStandby[k] = ts
+	}
+	if d.Devices != nil {
+		for _, c := range d.Devices.ChildrenNamed("controller") {
+			if attr(c, "type") != "pci" {
+				continue
+			}
+			if i, err := strconv.Atoi(attr(c, "index")); err == nil {
+				m.controllers[i] = c
+			}
+		}
+	}
+	if md := d.Root.Child("metadata"); md != nil {
+		for _, f := range md.Children {
+			if f.Name.Space != policy.NamespaceMetadata || f.Name.Local != "failover" {
+				continue
+			}
+			for _, p := range f.Children {
+				if p.Name.Space != policy.NamespaceMetadata || p.Name.Local != "pair" {
+					continue
+				}
+				m.meta = append(m.meta, &metaPair{
+					el: p, kind: attr(p, "kind"), standby: attr(p, "standby"), primary: attr(p, "primary"),
+					mac: strings.ToLower(attr(p, "mac")), pool: attr(p, "pool"),
+					device: strings.ToLower(attr(p, "device")), lun: attr(p, "lun"),
+				})
+			}
+		}
+	}
+	if pol != nil {
+		m.poolNetworks, m.poolAddrs, m.storageLUN = map[string]string{}, map[string]string{}, map[string]string{}
+		for name, p := range pol.Pools {
+			for _, n := range p.Networks {
+				m.poolNetworks[n] = name
+			}
+			for _, a := range p.Addresses {
+				m.poolAddrs[a] = name
+			}
+		}
+		for _, s := range pol.Storage {
+			m.storageLUN[s.Device] = s.LUN
+		}
+	}
+	return m
+}
+
+func (m *model) addTransient(t *transient) {
+	m.transients = append(m.transients, t)
+	if t.persistent != "" {
+		m.byStandby[t.persistent] = append(m.byStandby[t.persistent], t)
+	}
+}
+
+// partners returns the primaries of the standby n (by its alias).
+func (m *model) partners(n *policy.NIC) []*transient {
+	if n.Alias == "" {
+		return nil
+	}
+	return m.byStandby[n.Alias]
+}
+
+// standbyOf returns the standby interface a primary names, if it is one.
+func (m *model) standbyOf(d *policy.Domain, t *transient) *policy.NIC {
+	n := d.NICByAlias(t.persistent)
+	if n == nil || n.TeamType != "persistent" {
+		return nil
+	}
+	return n
+}
+
+// metaFor returns the metadata pair whose primary is alias, if any.
+func (m *model) metaFor(alias string) *metaPair {
+	if alias == "" {
+		return nil
+	}
+	for _, p := range m.meta {
+		if p.primary == alias {
+			return p
+		}
+	}
+	return nil
+}
+
+// networkOf returns the libvirt network an <interface> uses: source/@network (also in the live
+// form, where libvirt writes the actual type, like type='bridge', with network= kept).
+func networkOf(e *xmlxform.Element) string { return attr(e.Child("source"), "network") }
+
+func sortByOffset(ts []*transient) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && ts[j].el.Start.Start < ts[j-1].el.Start.Start; j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+		}
+	}
+}
+
+// attr returns an attribute of e, "" when e is nil or has none.
+func attr(e *xmlxform.Element, name string) string {
+	if e == nil {
+		return ""
+	}
+	v, _ := e.Attr(name)
+	return v
+}
+
+// guestPCI returns the guest PCI bus and slot of a device (its <address type='pci'>).
+func guestPCI(e *xmlxform.Element) (bus, slot int, ok bool) {
+	a := e.Child("address")
+	if a == nil || attr(a, "type") != "pci" {
+		return 0, 0, false
+	}
+	bus, ok1 := parseInt(attr(a, "bus"))
+	slot, ok2 := parseInt(attr(a, "slot"))
+	return bus, slot, ok1 && ok2
+}
+
+// parseInt reads a number as libvirt writes addresses: "0x1f" in hex, else decimal.
+func parseInt(s string) (int, bool) {
+	s = strings.TrimSpace(s)
+	base := 10
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		s, base = s[2:], 16
+	}
+	v, err := strconv.ParseInt(s, base, 32)
+	return int(v), err == nil && v >= 0
+}
+
+// describeDevice renders a device's start for messages: "<interface type='hostdev'>".
+func describeDevice(e *xmlxform.Element) string {
+	if t, ok := e.Attr("type"); ok {
+		return "<" + e.QName + " type='" + t + "'>"
+	}
+	return "<" + e.QName + ">"
+}
+
+// virtioModel reports whether an interface model is virtio-net (failover-stack.md §7 item 2).
+func virtioModel(m string) bool {
+	return m == "virtio" || m == "virtio-transitional" || m == "virtio-non-transitional"
+}

@@ -1,0 +1,343 @@
+package lint
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// storageLeg is an assigned storage device and what should be its virtio path to the same LUN.
+type storageLeg struct {
+	mp      *metaPair       // nil for a policy [[storage]] device without pair metadata
+	hostdev *policy.Hostdev // nil when the metadata names no such hostdev
+	lun     string          // host path of the LUN, "" when unknown
+	disk    *xmlxform.Element
+}
+
+// at is the element findings about the leg point at: the pair metadata, else the hostdev.
+func (l *storageLeg) at() *xmlxform.Element {
+	if l.mp != nil {
+		return l.mp.el
+	}
+	return l.hostdev.El
+}
+
+func storageLegs(p *pass) []*storageLeg {
+	var legs []*storageLeg
+	covered := map[*policy.Hostdev]bool{}
+	for _, mp := range p.m.meta {
+		if mp.kind != "storage" {
+			continue
+		}
+		l := &storageLeg{mp: mp, lun: mp.lun}
+		for _, h := range p.dom.Hostdevs {
+			if h.Alias == mp.primary && mp.primary != "" {
+				l.hostdev = h
+				covered[h] = true
+			}
+		}
+		if l.lun == "" {
+			l.lun = p.m.storageLUN[mp.device]
+		}
+		if l.lun == "" && l.hostdev != nil {
+			l.lun = p.m.storageLUN[l.hostdev.Source]
+		}
+		for _, d := range p.dom.Aliases[mp.standby] {
+			if d.Name.Local == "disk" && mp.standby != "" {
+				l.disk = d
+				break
+			}
+		}
+		legs = append(legs, l)
+	}
+	for _, h := range p.dom.Hostdevs {
+		lun, ok := p.m.storageLUN[h.Source]
+		if !ok || h.Source == "" || covered[h] {
+			continue
+		}
+		l := &storageLeg{hostdev: h, lun: lun}
+		if p.dom.Devices != nil {
+			for _, d := range p.dom.Devices.ChildrenNamed("disk") {
+				if diskSource(d) == lun {
+					l.disk = d
+					break
+				}
+			}
+		}
+		legs = append(legs, l)
+	}
+	return legs
+}
+
+// diskSource returns the host path of a disk: source/@dev or source/@file.
+func diskSource(d *xmlxform.Element) string {
+	s := d.Child("source")
+	if v := attr(s, "dev"); v != "" {
+		return v
+	}
+	return attr(s, "file")
+}
+
+var ruleStorageNoLUNPath = &Rule{
+	ID: "VF032", Name: "storage-no-lun-path", Severity: Error, HookSafe: true,
+	Summary: "an assigned storage device without a virtio-scsi device='lun' path to the same LUN",
+	Doc: Doc{
+		What: "An assigned storage device — the primary of a `kind='storage'` pair in virt-failover's metadata, or a " +
+			"hostdev at a `[[storage]]` device address of the policy — has no virtio path to its LUN that guest " +
+			"multipath can pair with it: the standby disk is missing, is on a bus other than SCSI, sits on a SCSI " +
+			"controller that is not virtio-scsi, is an emulated `device='disk'` without a `<wwn>`, or reads another " +
+			"path than the LUN. (A virtio-blk path has its own rule, VF034.)",
+		Why: "Nothing fails storage over automatically: the orchestrator unplugs the assigned leg before migrating, and " +
+			"the guest keeps its disk only through a second path that dm-multipath sees as the same WWID. With " +
+			"`<disk device='lun'>` on virtio-scsi (QEMU's scsi-block) the guest sees the LUN's own INQUIRY/VPD data, so " +
+			"the WWIDs match (failover-stack.md §4.5, §6.5).",
+		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' device='0000:81:00.0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sda' bus='sata'/>\n  <alias name='ua-lun0'/>\n</disk>",
+		Good: "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' device='0000:81:00.0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<controller type='scsi' model='virtio-scsi'/>\n<disk type='block' device='lun'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sda' bus='scsi'/>\n  <alias name='ua-lun0'/>\n</disk>",
+	},
+	check: func(p *pass) {
+		for _, l := range storageLegs(p) {
+			if l.disk == nil {
+				if l.mp != nil {
+					f := p.atAttr(l.mp.el, "standby", fmt.Sprintf("the storage pair's standby '%s' is no <disk> of the domain: the guest loses the LUN while the orchestrator has the assigned leg unplugged", l.mp.standby))
+					f.Hint = "add the LUN as <disk type='block' device='lun'> on a virtio-scsi controller with <alias name='" + orDefault(l.mp.standby, "ua-lun0") + "'/> (virt-failover pair does)"
+				} else {
+					f := p.at(l.hostdev.El, fmt.Sprintf("assigned storage device %s ([[storage]] in the policy) has no virtio path to its LUN %s: the guest loses the LUN while the device is unplugged for migration", l.hostdev.Source, l.lun))
+					f.Hint = "virt-failover pair adds the LUN as <disk device='lun'> on virtio-scsi and records the pair"
+				}
+				continue
+			}
+			tgt := l.disk.Child("target")
+			bus := attr(tgt, "bus")
+			if bus == "virtio" {
+				continue // VF034
+			}
+			if bus != "scsi" {
+				f := p.atAttr(orEl(tgt, l.disk), "bus", fmt.Sprintf("the storage standby is on bus '%s', not virtio-scsi: guest multipath needs the LUN's own identity on both paths", bus))
+				f.Hint = "use <disk type='block' device='lun'> with <target bus='scsi'/> on a virtio-scsi controller"
+				continue
+			}
+			if c := scsiController(p, l.disk); c != nil {
+				if m := attr(c, "model"); m != "" && m != "virtio-scsi" {
+					f := p.atAttr(orEl(tgt, l.disk), "bus", fmt.Sprintf("the storage standby's SCSI controller is model '%s', not virtio-scsi", m))
+					p.relatedEl(f, c, "the controller")
+					f.Hint = "set <controller type='scsi' model='virtio-scsi'/>"
+					continue
+				}
+			}
+			if attr(l.disk, "device") != "lun" && l.disk.Child("wwn") == nil {
+				f := p.atAttr(l.disk, "device", fmt.Sprintf("the storage standby is device='%s' (QEMU's scsi-hd): it reports an identity of its own, not the LUN's, so guest multipath sees two disks", orDefault(attr(l.disk, "device"), "disk")))
+				f.Hint = "use device='lun' (the LUN's own INQUIRY data reaches the guest), or set a <wwn> equal to the LUN's"
+				continue
+			}
+			if src := diskSource(l.disk); l.lun != "" && src != "" && src != l.lun {
+				f := p.report(l.disk, l.disk.Child("source").Start.Start, fmt.Sprintf("the storage standby reads %s, not the LUN of its assigned leg (%s)", src, l.lun))
+				p.relatedEl(f, l.at(), "the LUN is recorded here")
+				f.Hint = "point <source dev=…> at the same LUN, best by a stable /dev/disk/by-id/ path"
+			}
+		}
+	},
+}
+
+func orEl(a, b *xmlxform.Element) *xmlxform.Element {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// scsiController returns the <controller type='scsi'> a SCSI disk is on (its address's
+// controller=, 0 by default).
+func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
+	if p.dom.Devices == nil {
+		return nil
+	}
+	want := 0
+	if a := disk.Child("address"); a != nil && attr(a, "type") == "drive" {
+		want, _ = parseInt(attr(a, "controller"))
+	}
+	for _, c := range p.dom.Devices.ChildrenNamed("controller") {
+		if attr(c, "type") != "scsi" {
+			continue
+		}
+		i, _ := parseInt(orDefault(attr(c, "index"), "0"))
+		if i == want {
+			return c
+		}
+	}
+	return nil
+}
+
+var ruleStorageNVMe = &Rule{
+	ID: "VF033", Name: "storage-nvme-leg", Severity: Warning, HookSafe: true,
+	Summary: "an assigned NVMe device as a storage pair's leg",
+	Doc: Doc{
+		What: "A storage pair's LUN is an NVMe namespace (`/dev/nvme…`, `/dev/disk/by-id/nvme-…`).",
+		Why: "NVMe identifies a namespace by EUI-64, NGUID or NQN; SCSI and virtio paths report SCSI-style WWIDs. " +
+			"The formats differ, so guest dm-multipath cannot pair the assigned NVMe leg with a virtio path without " +
+			"custom uid handling, and the kernel's native NVMe multipath only groups NVMe paths (failover-stack.md " +
+			"§4.5, an inference the reference marks open). `<disk type='nvme'>` drives a host namespace through QEMU " +
+			"and migrates without any of this.",
+		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-nvme0' device='0000:82:00.0' lun='/dev/disk/by-id/nvme-eui.0025388b71b0c2e1'/>",
+		Good: "<disk type='nvme' device='disk'>\n  <driver name='qemu' type='raw'/>\n  <source type='pci' managed='yes' namespace='1'>\n    <address domain='0x0000' bus='0x82' slot='0x00' function='0x0'/>\n  </source>\n  <target dev='vda' bus='virtio'/>\n</disk>",
+	},
+	check: func(p *pass) {
+		for _, l := range storageLegs(p) {
+			base := path.Base(l.lun)
+			if !strings.HasPrefix(base, "nvme") {
+				continue
+			}
+			msg := fmt.Sprintf("the assigned leg is an NVMe namespace (%s): NVMe IDs (EUI-64, NGUID) never equal the WWID a SCSI path reports, so guest multipath cannot pair it with the virtio path", l.lun)
+			var f *Finding
+			if l.mp != nil {
+				f = p.atAttr(l.mp.el, "lun", msg)
+			} else {
+				f = p.at(l.hostdev.El, msg)
+			}
+			f.Hint = "use <disk type='nvme'> (QEMU drives the namespace and the domain migrates) instead of assigning the controller"
+		}
+	},
+}
+
+var ruleStorageVirtioBlk = &Rule{
+	ID: "VF034", Name: "storage-leg-virtio-blk", Severity: Warning, HookSafe: true,
+	Summary: "a storage pair's virtio path is virtio-blk",
+	Doc: Doc{
+		What: "The standby disk of a storage pair is on `bus='virtio'` (virtio-blk, `/dev/vdX` in the guest).",
+		Why: "dm-multipath blacklists `vd*` devices by default (or allows only sd, dasd and nvme) and needs a WWID " +
+			"from `ID_WWN` or `SCSI_IDENT_*`, which virtio-blk lacks: it only has a 20-byte serial. Multipath then does " +
+			"not pair it with the assigned leg (failover-stack.md §4.5).",
+		Bad:  "<disk type='block' device='disk'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='vdb' bus='virtio'/>\n  <alias name='ua-lun0'/>\n</disk>",
+		Good: "<disk type='block' device='lun'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sdb' bus='scsi'/>\n  <alias name='ua-lun0'/>\n</disk>",
+	},
+	check: func(p *pass) {
+		for _, l := range storageLegs(p) {
+			if l.disk == nil {
+				continue
+			}
+			if tgt := l.disk.Child("target"); attr(tgt, "bus") == "virtio" {
+				f := p.atAttr(tgt, "bus", "the storage pair's virtio path is virtio-blk: dm-multipath ignores vd* devices by default and virtio-blk has no WWID, so multipath does not pair it with the assigned leg")
+				f.Hint = "use <disk device='lun'> with <target bus='scsi'/> on a virtio-scsi controller"
+			}
+		}
+	},
+}
+
+var ruleStorageWWNMismatch = &Rule{
+	ID: "VF035", Name: "storage-leg-wwn-mismatch", Severity: Error, HookSafe: true,
+	Summary: "a storage pair's legs disagree on the WWN",
+	Doc: Doc{
+		What: "The standby disk of a storage pair sets a `<wwn>` that differs from the WWN of its LUN (read from a " +
+			"`/dev/disk/by-id/wwn-0x…` or `scsi-3…` path).",
+		Why: "Guest multipath groups paths by WWID; legs that report different WWNs become two disks, and the guest " +
+			"loses the LUN when the assigned leg is unplugged. `<wwn>` and `<serial>` are part of libvirt's ABI check, so " +
+			"this cannot be fixed during a migration (failover-stack.md §4.5, §6.3).",
+		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <target dev='sda' bus='scsi'/>\n  <wwn>5000c500a1b2c3d5</wwn>\n  <alias name='ua-lun0'/>\n</disk>",
+		Good: "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <target dev='sda' bus='scsi'/>\n  <wwn>5000c500a1b2c3d4</wwn>\n  <alias name='ua-lun0'/>\n</disk>",
+	},
+	check: func(p *pass) {
+		for _, l := range storageLegs(p) {
+			if l.disk == nil {
+				continue
+			}
+			w := l.disk.Child("wwn")
+			lunWWN := wwnOfPath(l.lun)
+			if w == nil || lunWWN == "" {
+				continue
+			}
+			got := normalWWN(w.Text(p.dom.Doc))
+			if got == lunWWN {
+				continue
+			}
+			f := p.at(w, fmt.Sprintf("the storage standby's <wwn> %s differs from its LUN's WWN %s (%s): guest multipath groups by WWID, so the legs become two disks", got, lunWWN, l.lun))
+			p.relatedEl(f, l.at(), "the LUN is recorded here")
+			f.Hint = fmt.Sprintf("set <wwn>%s</wwn>, or use device='lun' so the guest sees the LUN's own identity", lunWWN)
+		}
+	},
+}
+
+// wwnOfPath reads the WWN a /dev/disk/by-id name carries: wwn-0xHEX, or scsi-3HEX (NAA).
+func wwnOfPath(p string) string {
+	b := path.Base(p)
+	switch {
+	case strings.HasPrefix(b, "wwn-"):
+		return normalWWN(b[4:])
+	case strings.HasPrefix(b, "scsi-3") && len(b) > 6:
+		return normalWWN(b[6:])
+	}
+	return ""
+}
+
+func normalWWN(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return strings.TrimPrefix(s, "0x")
+}
+
+var rulePairMetadata = &Rule{
+	ID: "VF036", Name: "pair-metadata-mismatch", Severity: Warning, HookSafe: true,
+	Summary: "virt-failover's pair metadata does not match the devices",
+	Doc: Doc{
+		What: "A `<vfo:pair>` in the `<metadata>` that `virt-failover pair` writes names a device the domain does not " +
+			"have, or one of the wrong kind, records a MAC or device address the devices do not have, has an unknown " +
+			"kind, or names a pool the policy does not define.",
+		Why: "The orchestrator and the hook act on the metadata (which leg to unplug, which pool to claim a VF from); " +
+			"when it and the devices disagree, they act on the wrong device or not at all. The metadata goes stale when " +
+			"someone edits the devices by hand after pairing (the hook's pool claims and the orchestrator's storage legs " +
+			"rest on it, failover-stack.md §4.5, §6.5).",
+		Bad:  "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:09' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
+		Good: "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:02' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
+	},
+	check: func(p *pass) {
+		for _, mp := range p.m.meta {
+			hint := "run virt-failover pair again, or fix the metadata by hand"
+			switch mp.kind {
+			case "net":
+				s := p.dom.NICByAlias(mp.standby)
+				if s == nil || s.TeamType != "persistent" {
+					f := p.atAttr(mp.el, "standby", fmt.Sprintf("the pair metadata's standby '%s' is no <teaming type='persistent'> interface of the domain", mp.standby))
+					f.Hint = hint
+				} else if mp.mac != "" && s.MAC != "" && mp.mac != s.MAC {
+					f := p.atAttr(mp.el, "mac", fmt.Sprintf("the pair metadata records MAC %s, but standby '%s' has %s", mp.mac, mp.standby, s.MAC))
+					p.relatedEl(f, s.El.Child("mac"), "the standby's MAC")
+					f.Hint = hint
+				}
+				if mp.primary != "" && len(p.dom.Aliases[mp.primary]) == 0 {
+					f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's primary '%s' is no device of the domain", mp.primary))
+					f.Hint = hint
+				}
+				if _, ok := p.pol.Pools[mp.pool]; mp.pool != "" && len(p.pol.Pools) > 0 && !ok {
+					f := p.atAttr(mp.el, "pool", fmt.Sprintf("the pair metadata names pool '%s', which the policy does not define", mp.pool))
+					f.Hint = "define [pools." + mp.pool + "] in the policy, or name one of its pools"
+				}
+			case "storage":
+				var h *policy.Hostdev
+				for _, x := range p.dom.Hostdevs {
+					if x.Alias == mp.primary && mp.primary != "" {
+						h = x
+					}
+				}
+				switch {
+				case h == nil || h.Type != "pci":
+					f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's assigned leg '%s' is no PCI <hostdev> of the domain", mp.primary))
+					f.Hint = hint
+				case mp.device != "" && h.Source != "" && mp.device != h.Source:
+					f := p.atAttr(mp.el, "device", fmt.Sprintf("the pair metadata records device %s, but hostdev '%s' assigns %s", mp.device, mp.primary, h.Source))
+					p.relatedEl(f, h.El, "the hostdev")
+					f.Hint = hint
+				}
+			default:
+				f := p.atAttr(mp.el, "kind", fmt.Sprintf("the pair metadata has kind '%s'; virt-failover knows 'net' and 'storage'", mp.kind))
+				f.Hint = "virt-failover pair writes this metadata; a newer version may know more kinds"
+			}
+		}
+	},
+}
