@@ -340,9 +340,28 @@ func (s *suite) checkMigration(ctx context.Context, c *check, m *harness.Migrati
 			}
 		}
 	}
+	// The linter finds no error in what libvirt made of the pair: the live definition and the
+	// migratable form the next destination's hook receives.
+	for _, args := range [][]string{{"dumpxml", dom}, {"dumpxml", "--migratable", dom}} {
+		s.checkLint(ctx, c, dir+": "+m.To.Name+" "+strings.Join(args[:len(args)-1], " "), m.To, args...)
+	}
 	tainted := strings.Contains(m.DestDomainLog, "is tainted: hook-script")
 	if tainted != want.tainted {
 		c.Errorf("%s: %s says tainted by hook-script: %v, want %v", dir, m.To.DomainLogPath(dom), tainted, want.tainted)
+	}
+}
+
+// checkLint runs `virt-failover lint` over virsh's output and expects no error finding.
+func (s *suite) checkLint(ctx context.Context, c *check, what string, h *harness.Host, virshArgs ...string) {
+	xml, err := h.Virsh(ctx, virshArgs...)
+	if err != nil {
+		c.Errorf("%s: %v", what, err)
+		return
+	}
+	cmd := exec.CommandContext(ctx, s.hook, "lint", "--fail-on", "error", "-")
+	cmd.Stdin = strings.NewReader(xml)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.Errorf("%s: lint: %v\n%s", what, err, out)
 	}
 }
 
