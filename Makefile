@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc
 E2E_ROUNDS ?= 1
 
-.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules
+.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs
 
 build: go-check modules
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-failover
@@ -33,13 +33,17 @@ demo: deps build
 	VF_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
 bench: go-check modules build
-	$(GO) test -run '^$$' -bench . -benchmem ./xmlxform/ ./policy/ ./hooks/
+	$(GO) test -run '^$$' -bench . -benchmem ./xmlxform/ ./policy/ ./policy/lint/ ./hooks/
 	$(GO) run ./internal/hookbench -bin $(BIN)
 
 check: go-check modules
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt wants changes in:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## docs: regenerate docs/rules.md from the rule registry (a test fails when it is stale).
+docs: go-check
+	$(GO) generate ./policy/lint
 
 clean:
 	rm -rf bin .cache/e2e
