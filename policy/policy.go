@@ -716,7 +716,7 @@ func (c *fileChecker) crossChecks(p *Policy) {
 	if name := p.Host.DefaultPool; name != "" {
 		if _, ok := p.Pools[name]; !ok {
 			hint := fmt.Sprintf("define [pools.%s], or leave default_pool empty", tomlKey(name))
-			if near := closestName(name, sortedKeys(p.Pools)); near != "" {
+			if near := ClosestName(name, sortedKeys(p.Pools)); near != "" {
 				hint = fmt.Sprintf("did you mean '%s'?", near)
 			}
 			c.add([]string{"host", "default_pool"}, hint, "[host] default_pool %q names no pool in [pools]", name)
@@ -932,7 +932,7 @@ func (c *fileChecker) unknown(path []string, v any, table string) {
 	key := path[len(path)-1]
 	known := schemaKeys[table]
 	var hint string
-	if near := closestName(key, known); near != "" {
+	if near := ClosestName(key, known); near != "" {
 		hint = fmt.Sprintf("did you mean '%s'?", near)
 	} else if home := tableOfKey(key, table); home != "" {
 		hint = fmt.Sprintf("'%s' is a key of %s", key, home)
@@ -966,9 +966,10 @@ func tableOfKey(key, table string) string {
 	return ""
 }
 
-// closestName returns the candidate closest to s by edit distance, ignoring case, when it is close
-// enough to be a likely typo; "" otherwise. Ties go to the earlier candidate.
-func closestName(s string, candidates []string) string {
+// ClosestName returns the candidate closest to s by edit distance, ignoring case, when it is close
+// enough to be a likely typo; "" otherwise. Ties go to the earlier candidate. It makes the
+// "did you mean" hints of the policy file and of the linter.
+func ClosestName(s string, candidates []string) string {
 	best, bestD := "", min(3, 1+len(s)/4)+1
 	ls := strings.ToLower(s)
 	for _, cand := range candidates {

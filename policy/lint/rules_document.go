@@ -3,6 +3,8 @@ package lint
 import (
 	"fmt"
 	"strings"
+
+	"github.com/virt-failover/virt-failover/policy"
 )
 
 var ruleNotWellFormed = &Rule{
@@ -52,7 +54,7 @@ var ruleTeamingUnknownAttr = &Rule{
 					continue
 				}
 				f := p.report(t, a.Span.Start, fmt.Sprintf("<teaming> has an unknown attribute %s=: libvirt drops it, or refuses the definition with --validate", a.QName))
-				if near := closest(a.QName, []string{"type", "persistent"}); near != "" {
+				if near := policy.ClosestName(a.QName, []string{"type", "persistent"}); near != "" {
 					f.Hint = "did you mean " + near + "=?"
 				} else {
 					f.Hint = "<teaming> takes type= and, for type='transient', persistent= only"
@@ -76,40 +78,6 @@ var ruleTeamingUnknownAttr = &Rule{
 			}
 		}
 	},
-}
-
-// closest returns the candidate within edit distance 2 of s, if any.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var ruleSuppression = &Rule{
