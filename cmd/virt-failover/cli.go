@@ -57,6 +57,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			hookCommand(),
 			policyCommand(),
 			lintCommand(),
+			pairCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

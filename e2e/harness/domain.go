@@ -6,14 +6,18 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
 
-// domainTemplate is the one place the test guest's definition comes from: a failover pair of a
-// virtio standby (<teaming type='persistent'/>) and an emulated e1000e primary with the same MAC,
-// paired through QEMU's failover_pair_id set with <qemu:override>.
+// domainTemplate is where the test guest's definition starts: a plain domain with one virtio
+// NIC. The binary under test pairs it (virt-failover pair --emulated-primary): the NIC becomes
+// the virtio standby (<teaming type='persistent'/>) and an emulated e1000e primary with the same
+// MAC is added, paired through QEMU's failover_pair_id set with <qemu:override>.
 //
 //go:embed domain.xml.tmpl
 var domainTemplate string
@@ -30,6 +34,9 @@ type Guest struct {
 	Network   string // libvirt network of both interfaces
 	MAC       string
 	SerialLog string // a path outside the hosts' private mounts, the same on both hosts
+	// Bin is the virt-failover binary that pairs the definition. Empty: the host's hook when Boot
+	// runs it (the binary under test), else $VF_BIN, else one built from this module.
+	Bin string
 }
 
 // DefaultGuest is the test guest with the given kernel, initramfs and serial log.
@@ -48,8 +55,8 @@ func DefaultGuest(kernel, initrd, serialLog string) Guest {
 	}
 }
 
-// XML renders the guest's domain definition.
-func (g Guest) XML() ([]byte, error) {
+// PlainXML renders the guest's definition before pairing: one virtio NIC, no failover.
+func (g Guest) PlainXML() ([]byte, error) {
 	t, err := template.New("domain").Option("missingkey=error").Parse(domainTemplate)
 	if err != nil {
 		return nil, err
@@ -61,9 +68,90 @@ func (g Guest) XML() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// XML renders the guest's domain definition as an operator would make it: the plain definition,
+// paired by "virt-failover pair --emulated-primary" (with the built-in policy).
+func (g Guest) XML() ([]byte, error) {
+	plain, err := g.PlainXML()
+	if err != nil {
+		return nil, err
+	}
+	bin := g.Bin
+	if bin == "" {
+		if bin, err = PairBinary(); err != nil {
+			return nil, err
+		}
+	}
+	return RunPair(bin, plain, "--emulated-primary")
+}
+
+// RunPair runs "BIN pair -q --policy /dev/null ARGS... -" on a definition and returns the paired one.
+func RunPair(bin string, def []byte, args ...string) ([]byte, error) {
+	argv := append([]string{"pair", "-q", "--policy", "/dev/null"}, args...)
+	cmd := exec.Command(bin, append(argv, "-")...)
+	cmd.Stdin = bytes.NewReader(def)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// IsStandIn reports whether a hook path is the stand-in script, which cannot pair.
+func IsStandIn(bin string) bool { return strings.HasSuffix(bin, "standin-hook.sh") }
+
+var pairBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// PairBinary returns a virt-failover binary for pairing: $VF_BIN unless it is the stand-in hook,
+// else one built from this module into .cache/e2e/ (once per process).
+func PairBinary() (string, error) {
+	if bin := os.Getenv("VF_BIN"); bin != "" && !IsStandIn(bin) {
+		return bin, nil
+	}
+	pairBinary.once.Do(func() {
+		root, err := ModuleRoot()
+		if err != nil {
+			pairBinary.err = err
+			return
+		}
+		dir := filepath.Join(root, ".cache", "e2e")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			pairBinary.err = err
+			return
+		}
+		// Built under a name of its own and renamed, so that two test processes never run a
+		// half-written binary.
+		tmp, err := os.CreateTemp(dir, "virt-failover-*")
+		if err != nil {
+			pairBinary.err = err
+			return
+		}
+		tmp.Close()
+		cmd := exec.Command("go", "build", "-trimpath", "-o", tmp.Name(), "./cmd/virt-failover")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp.Name())
+			pairBinary.err = fmt.Errorf("building virt-failover to pair the guest: %v\n%s", err, out)
+			return
+		}
+		pairBinary.path = filepath.Join(dir, "virt-failover")
+		pairBinary.err = os.Rename(tmp.Name(), pairBinary.path)
+	})
+	return pairBinary.path, pairBinary.err
+}
+
 // Boot starts the guest as a transient domain on h and waits until its heartbeat shows the
 // failover master with the primary enslaved. It returns the heartbeat.
 func (h *Host) Boot(ctx context.Context, g Guest, serial *Serial) (Heartbeat, error) {
+	if g.Bin == "" && h.hook != "" && !IsStandIn(h.hook) {
+		g.Bin = h.hook
+	}
 	xml, err := g.XML()
 	if err != nil {
 		return Heartbeat{}, err

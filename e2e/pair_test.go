@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virt-failover/virt-failover/e2e/harness"
+)
+
+// TestPairDefine proves what "virt-failover pair" writes against a real libvirtd: every golden
+// output of testdata/pair passes virt-xml-validate, "virsh define" takes it, "virsh dumpxml"
+// shows the pairs its metadata records (teaming on both sides, aliases, one MAC, the LUN disk),
+// and pairing libvirt's own rendering of the definition changes nothing.
+func TestPairDefine(t *testing.T) {
+	if ok, why := enabled(); !ok {
+		t.Skip(why)
+	}
+	if _, err := exec.LookPath("virt-xml-validate"); err != nil {
+		t.Fatal("virt-xml-validate is not installed (Debian: libvirt-clients, with libxml2-utils)")
+	}
+	ctx := context.Background()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outRoot := filepath.Join(root, "e2e", "out")
+	harness.SweepStale(outRoot, t.Logf)
+	run := filepath.Join(outRoot, "pair-"+time.Now().Format("20060102-150405"))
+	if err := harness.ClaimRunDir(run); err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv("VF_BIN")
+	if bin == "" || harness.IsStandIn(bin) {
+		bin = filepath.Join(run, "virt-failover")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/virt-failover")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building virt-failover: %v\n%s", err, out)
+		}
+	}
+	h, err := harness.NewHost(ctx, harness.HostConfig{Name: "p", Dir: filepath.Join(run, "p"),
+		UUID: "6d3f5c0e-0a0a-4a1e-9e2e-00000000000c", Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Stop()
+		if t.Failed() || os.Getenv("VF_E2E_KEEP") == "1" {
+			t.Logf("logs kept in %s", run)
+		} else {
+			_ = os.RemoveAll(run)
+		}
+	})
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cases, err := filepath.Glob(filepath.Join(root, "testdata", "pair", "*", "in.xml"))
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases (%v)", err)
+	}
+	for _, in := range cases {
+		dir := filepath.Dir(in)
+		if _, err := os.Stat(filepath.Join(dir, "error.txt")); err == nil {
+			continue // a refusal has no output
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			out := filepath.Join(dir, "out.xml")
+			if _, err := os.Stat(out); err != nil {
+				out = in // already paired: the output is the input
+			}
+			if b, err := exec.Command("virt-xml-validate", out, "domain").CombinedOutput(); err != nil {
+				t.Errorf("virt-xml-validate: %v\n%s", err, b)
+			}
+			def, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d domainXML
+			if err := xml.Unmarshal(def, &d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Virsh(ctx, "define", out); err != nil {
+				t.Fatalf("virsh define: %v", err)
+			}
+			defer h.Virsh(ctx, "undefine", d.Name)
+			dump, err := h.Virsh(ctx, "dumpxml", "--inactive", d.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = os.WriteFile(filepath.Join(run, filepath.Base(dir)+".dumpxml.xml"), []byte(dump), 0o644)
+			checkPairs(t, d, dump)
+
+			// libvirt's rendering (addresses, root ports, its own spelling of the metadata) is
+			// paired already: pair --check finds nothing to do.
+			args := []string{"pair", "--check", "-q", "--policy", "/dev/null"}
+			if _, err := os.Stat(filepath.Join(dir, "policy.toml")); err == nil {
+				args[len(args)-1] = filepath.Join(dir, "policy.toml")
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "args")); err == nil {
+				args = append(args, strings.Fields(string(b))...)
+			}
+			cmd := exec.Command(bin, append(args, "-")...)
+			cmd.Stdin = strings.NewReader(dump)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("pair --check of virsh dumpxml: %v\n%s", err, b)
+			}
+		})
+	}
+}
+
+// domainXML is what the check reads of a definition: its name, metadata records and devices.
+type domainXML struct {
+	Name     string `xml:"name"`
+	Metadata struct {
+		Pairs []struct {
+			Kind    string `xml:"kind,attr"`
+			Standby string `xml:"standby,attr"`
+			Primary string `xml:"primary,attr"`
+			MAC     string `xml:"mac,attr"`
+			LUN     string `xml:"lun,attr"`
+		} `xml:"http://virt-failover.org/xmlns/domain/1.0 failover>pair"`
+	} `xml:"metadata"`
+	Interfaces []device `xml:"devices>interface"`
+	Hostdevs   []device `xml:"devices>hostdev"`
+	Disks      []device `xml:"devices>disk"`
+	Overrides  []struct {
+		Alias    string `xml:"alias,attr"`
+		Property struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"http://libvirt.org/schemas/domain/qemu/1.0 frontend>property"`
+	} `xml:"http://libvirt.org/schemas/domain/qemu/1.0 override>device"`
+}
+
+type device struct {
+	Type   string `xml:"type,attr"`
+	Device string `xml:"device,attr"`
+	MAC    struct {
+		Address string `xml:"address,attr"`
+	} `xml:"mac"`
+	Model struct {
+		Type string `xml:"type,attr"`
+	} `xml:"model"`
+	Source struct {
+		Dev string `xml:"dev,attr"`
+	} `xml:"source"`
+	Alias struct {
+		Name string `xml:"name,attr"`
+	} `xml:"alias"`
+	Teaming *struct {
+		Type       string `xml:"type,attr"`
+		Persistent string `xml:"persistent,attr"`
+	} `xml:"teaming"`
+}
+
+// checkPairs checks that libvirt's dumpxml shows every pair the definition's metadata records.
+func checkPairs(t *testing.T, def domainXML, dump string) {
+	t.Helper()
+	var got domainXML
+	if err := xml.Unmarshal([]byte(dump), &got); err != nil {
+		t.Fatalf("dumpxml: %v", err)
+	}
+	if len(def.Metadata.Pairs) == 0 {
+		t.Fatal("the definition records no pairs")
+	}
+	if len(got.Metadata.Pairs) != len(def.Metadata.Pairs) {
+		t.Errorf("dumpxml keeps %d metadata records, the definition has %d", len(got.Metadata.Pairs), len(def.Metadata.Pairs))
+	}
+	find := func(devs []device, alias string) *device {
+		for i := range devs {
+			if devs[i].Alias.Name == alias {
+				return &devs[i]
+			}
+		}
+		return nil
+	}
+	for _, p := range def.Metadata.Pairs {
+		switch p.Kind {
+		case "net":
+			sby := find(got.Interfaces, p.Standby)
+			if sby == nil || sby.Teaming == nil || sby.Teaming.Type != "persistent" || sby.Model.Type != "virtio" || sby.MAC.Address != p.MAC {
+				t.Errorf("pair %s/%s: dumpxml has no virtio standby %s with MAC %s and persistent teaming: %+v", p.Primary, p.Standby, p.Standby, p.MAC, sby)
+			}
+			if pri := find(got.Interfaces, p.Primary); pri != nil && pri.Type != "hostdev" && pri.Teaming == nil {
+				ok := false // the emulated primary: failover_pair_id through <qemu:override>
+				for _, o := range got.Overrides {
+					ok = ok || o.Alias == p.Primary && o.Property.Name == "failover_pair_id" && o.Property.Value == p.Standby
+				}
+				if !ok || pri.MAC.Address != p.MAC {
+					t.Errorf("pair %s/%s: dumpxml has no emulated primary with MAC %s and failover_pair_id %s", p.Primary, p.Standby, p.MAC, p.Standby)
+				}
+				continue
+			}
+			pri := find(got.Interfaces, p.Primary)
+			if pri == nil {
+				pri = find(got.Hostdevs, p.Primary)
+			}
+			if pri == nil || pri.Teaming == nil || pri.Teaming.Type != "transient" || pri.Teaming.Persistent != p.Standby {
+				t.Errorf("pair %s/%s: dumpxml has no primary %s with <teaming type='transient' persistent='%s'/>: %+v", p.Primary, p.Standby, p.Primary, p.Standby, pri)
+			} else if pri.Type == "hostdev" && pri.MAC.Address != p.MAC {
+				t.Errorf("pair %s/%s: the primary's MAC is %q, want %s", p.Primary, p.Standby, pri.MAC.Address, p.MAC)
+			}
+		case "storage":
+			disk := find(got.Disks, p.Standby)
+			if disk == nil || disk.Device != "lun" || disk.Source.Dev != p.LUN {
+				t.Errorf("pair %s/%s: dumpxml has no LUN disk %s on %s: %+v", p.Primary, p.Standby, p.Standby, p.LUN, disk)
+			}
+			if find(got.Hostdevs, p.Primary) == nil {
+				t.Errorf("pair %s/%s: dumpxml has no hostdev %s", p.Primary, p.Standby, p.Primary)
+			}
+		default:
+			t.Errorf("a metadata record of kind %q", p.Kind)
+		}
+	}
+	if !bytes.Contains([]byte(dump), []byte("virt-failover.org/xmlns/domain/1.0")) {
+		t.Error("dumpxml lost the virt-failover metadata")
+	}
+}

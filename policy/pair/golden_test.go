@@ -1,0 +1,333 @@
+package pair
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden out.xml (and warnings.txt) files")
+
+const goldenDir = "../../testdata/pair"
+
+// testVersion is the version the goldens' metadata carries.
+const testVersion = "v0.1.0"
+
+// minGoldenCases guards against a glob that finds nothing.
+const minGoldenCases = 15
+
+// A golden case is a folder under testdata/pair with:
+//
+//	in.xml        the input
+//	args          optional: the pair command's options, as on the command line (see parseArgs)
+//	policy.toml   optional: the policy (default: the built-in one)
+//	out.xml       the expected output; absent means the output equals in.xml
+//	error.txt     instead of out.xml: text the error must contain
+//	warnings.txt  optional: the warnings, one per line
+type goldenCase struct {
+	name, dir string
+	in        []byte
+	pol       *policy.Policy
+	opt       Options
+}
+
+func goldenCases(t testing.TB) []goldenCase {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(goldenDir, "*", "in.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []goldenCase
+	for _, in := range dirs {
+		dir := filepath.Dir(in)
+		c := goldenCase{name: filepath.Base(dir), dir: dir, in: readFile(t, in), pol: policy.Default()}
+		if b, ok := readOptional(t, filepath.Join(dir, "policy.toml")); ok {
+			if c.pol, err = policy.Parse("policy.toml", b); err != nil {
+				t.Fatalf("%s: %v", dir, err)
+			}
+		}
+		args, _ := readOptional(t, filepath.Join(dir, "args"))
+		if c.opt, err = parseArgs(string(args)); err != nil {
+			t.Fatalf("%s/args: %v", dir, err)
+		}
+		c.opt.Version = testVersion
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// parseArgs reads the options the pair command takes, separated by blanks or lines.
+func parseArgs(s string) (Options, error) {
+	var o Options
+	words := strings.Fields(s)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		val := func() (string, error) {
+			if i+1 >= len(words) {
+				return "", fmt.Errorf("%s needs a value", w)
+			}
+			i++
+			return words[i], nil
+		}
+		var err error
+		switch w {
+		case "--emulated-primary":
+			o.EmulatedPrimary = true
+		case "--nic":
+			var v string
+			v, err = val()
+			o.NICs = append(o.NICs, v)
+		case "--standby-network":
+			o.StandbyNetwork, err = val()
+		case "--standby-bridge":
+			o.StandbyBridge, err = val()
+		case "--pool":
+			o.Pool, err = val()
+		case "--storage":
+			var v string
+			if v, err = val(); err == nil {
+				dev, lun, _ := strings.Cut(v, "=")
+				o.Storage = append(o.Storage, policy.Storage{Device: dev, LUN: lun})
+			}
+		default:
+			err = fmt.Errorf("unknown option %q", w)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func plan(t testing.TB, in []byte, pol *policy.Policy, opt Options) (*Result, error) {
+	t.Helper()
+	doc, err := xmlxform.Parse(in)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return Plan(doc, pol, opt)
+}
+
+func TestGolden(t *testing.T) {
+	cases := goldenCases(t)
+	if len(cases) < minGoldenCases {
+		t.Fatalf("found only %d golden cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := plan(t, c.in, c.pol, c.opt)
+			wantErr, hasErr := readOptional(t, filepath.Join(c.dir, "error.txt"))
+			if hasErr {
+				want := strings.TrimSpace(string(wantErr))
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("error = %v, want one containing %q", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := r.Transform.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOutside(t, c.in, out, r.Transform.Edits())
+			outName := filepath.Join(c.dir, "out.xml")
+			warnName := filepath.Join(c.dir, "warnings.txt")
+			warnings := warningLines(r)
+			if *update {
+				writeOrRemove(t, outName, out, bytes.Equal(out, c.in))
+				writeOrRemove(t, warnName, []byte(warnings), warnings == "")
+			}
+			want, ok := readOptional(t, outName)
+			if !ok {
+				want = c.in
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("output differs from %s:\n%s", outName, lineDiff(want, out))
+			}
+			if wantW, _ := readOptional(t, warnName); string(wantW) != warnings {
+				t.Errorf("warnings differ from %s:\ngot:\n%s", warnName, warnings)
+			}
+			if r.Changed() != !bytes.Equal(out, c.in) {
+				t.Errorf("Changed() = %t, but the output differs: %t", r.Changed(), !bytes.Equal(out, c.in))
+			}
+			for _, pr := range r.Pairs {
+				if bytes.Equal(out, c.in) && len(pr.Changes) > 0 {
+					t.Errorf("the output is the input, but the pair of %s reports changes %q", pr.Primary, pr.Changes)
+				}
+			}
+			// Twice from the same input: the same bytes.
+			r2, err := plan(t, c.in, c.pol, c.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := r2.Transform.Bytes(); !bytes.Equal(again, out) {
+				t.Fatal("a second run on in.xml gave different output")
+			}
+			// Over its own output pairing changes nothing, and the output is what libvirt takes.
+			r3, err := plan(t, out, c.pol, c.opt)
+			if err != nil {
+				t.Fatalf("pairing out.xml: %v", err)
+			}
+			if r3.Changed() {
+				again, _ := r3.Transform.Bytes()
+				t.Fatalf("pairing out.xml changes it:\n%s", lineDiff(out, again))
+			}
+			for _, pr := range r3.Pairs {
+				if len(pr.Changes) > 0 {
+					t.Errorf("pairing out.xml reports changes for %s: %q", pr.Primary, pr.Changes)
+				}
+			}
+			validate(t, outName, out)
+		})
+	}
+}
+
+func warningLines(r *Result) string {
+	var b strings.Builder
+	for _, w := range r.Warnings {
+		if w.Pos.Line > 0 {
+			b.WriteString(w.Pos.String() + ": ")
+		}
+		b.WriteString(w.Msg + "\n")
+		if w.Hint != "" {
+			b.WriteString("\thint: " + w.Hint + "\n")
+		}
+	}
+	return b.String()
+}
+
+// checkOutside checks that pairing only inserts elements and edits start tags: every byte of the
+// input outside an edit is in the output, in order, and every replaced span lies inside one start
+// tag.
+func checkOutside(t *testing.T, in, out []byte, edits []xmlxform.Edit) {
+	t.Helper()
+	doc, err := xmlxform.Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Clone(edits)
+	slices.SortStableFunc(sorted, func(a, b xmlxform.Edit) int {
+		if a.Span.Start != b.Span.Start {
+			return a.Span.Start - b.Span.Start
+		}
+		return a.Span.End - b.Span.End
+	})
+	inPos, outPos := 0, 0
+	for _, e := range sorted {
+		keep := in[inPos:e.Span.Start]
+		if !bytes.Equal(out[outPos:outPos+len(keep)], keep) {
+			t.Fatalf("input bytes %d-%d are not in the output unchanged", inPos, e.Span.Start)
+		}
+		outPos += len(keep) + len(e.Text)
+		inPos = e.Span.End
+		if e.Span.Len() == 0 {
+			continue
+		}
+		inTag := false
+		for el := range doc.Elements() {
+			st := el.Start
+			if e.Span.Start > st.Start && e.Span.End < st.End {
+				inTag = true
+				break
+			}
+			if el.SelfClosing && e.Span.End == st.End && e.Span.Start == st.End-2 {
+				inTag = true // a self-closing parent opened to take children
+				break
+			}
+		}
+		if !inTag {
+			t.Fatalf("an edit replaces %q, which is not inside a start tag", in[e.Span.Start:e.Span.End])
+		}
+	}
+	if !bytes.Equal(out[outPos:], in[inPos:]) {
+		t.Fatalf("the input's tail from byte %d is not the output's", inPos)
+	}
+}
+
+// validate runs virt-xml-validate (libvirt's RelaxNG schemas) on a document when it is installed.
+func validate(t *testing.T, name string, doc []byte) {
+	t.Helper()
+	path, err := exec.LookPath("virt-xml-validate")
+	if err != nil {
+		t.Log("virt-xml-validate is not installed: the schema check is skipped")
+		return
+	}
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Log("xmllint is not installed: the schema check is skipped")
+		return
+	}
+	f := filepath.Join(t.TempDir(), filepath.Base(name))
+	if err := os.WriteFile(f, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(path, f, "domain").CombinedOutput(); err != nil {
+		t.Errorf("virt-xml-validate %s: %v\n%s", name, err, out)
+	}
+}
+
+func writeOrRemove(t *testing.T, name string, b []byte, remove bool) {
+	t.Helper()
+	var err error
+	if remove {
+		if err = os.Remove(name); errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+	} else {
+		err = os.WriteFile(name, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readOptional(t testing.TB, name string) ([]byte, bool) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, true
+}
+
+// lineDiff shows the first differing line of two documents.
+func lineDiff(want, got []byte) string {
+	wl := strings.SplitAfter(string(want), "\n")
+	gl := strings.SplitAfter(string(got), "\n")
+	for i := 0; i < len(wl) || i < len(gl); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return fmt.Sprintf("line %d:\nwant %q\ngot  %q\n--- got in full:\n%s", i+1, w, g, got)
+		}
+	}
+	return "(no line differs)"
+}

@@ -1,0 +1,286 @@
+package pair
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// dom wraps devices in a small domain.
+func dom(devices string) []byte {
+	return []byte("<domain type='kvm'>\n  <name>t</name>\n  <uuid>00000000-0000-4000-8000-000000000001</uuid>\n  <devices>\n" +
+		devices + "  </devices>\n</domain>\n")
+}
+
+const vf = `    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:00:00:01'/>
+      <source>
+        <address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/>
+      </source>
+    </interface>
+`
+
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		opt  Options
+		want string // in the message
+		hint string // in the hint
+	}{
+		{"not-a-domain", []byte("<network><name>x</name></network>"), Options{}, "not a domain definition: the root element is <network>", "virsh dumpxml"},
+		{"both-standby-sources", dom(vf), Options{StandbyNetwork: "a", StandbyBridge: "b"}, "not both", "--standby-network"},
+		{"nic-not-an-address", dom(vf), Options{NICs: []string{"eth0"}}, `--nic "eth0" is not a PCI address`, "DDDD:BB:SS.F"},
+		{"nic-not-in-domain", dom(vf), Options{NICs: []string{"0000:04:00.0"}}, "--nic 0000:04:00.0: the domain has no PCI <hostdev>", "lspci -D"},
+		{"storage-relative-lun", dom(vf), Options{Storage: []policy.Storage{{Device: "0000:81:00.0", LUN: "disk/by-id/x"}}}, "absolute host path", "/dev/disk/by-id/"},
+		{"storage-not-in-domain", dom(vf), Options{Storage: []policy.Storage{{Device: "0000:81:00.0", LUN: "/dev/sdb"}}}, "--storage 0000:81:00.0: the domain has no PCI <hostdev>", ""},
+		{"duplicate-alias", dom(strings.Replace(vf, "</source>", "</source>\n      <alias name='ua-x'/>", 1) +
+			"    <disk type='file'><alias name='ua-x'/></disk>\n"), Options{}, "alias 'ua-x' is used by 2 devices", "its own alias"},
+		{"macs-differ", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1) +
+			"    <interface type='network'><mac address='52:54:00:00:00:09'/><model type='virtio'/><alias name='ua-s'/></interface>\n"),
+			Options{}, "has MAC 52:54:00:00:00:01, its standby 'ua-s' has 52:54:00:00:00:09", "same <mac address>"},
+		{"standby-not-virtio", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1) +
+			"    <interface type='network'><model type='e1000'/><alias name='ua-s'/></interface>\n"),
+			Options{}, "the standby 'ua-s' has <model type='e1000'/>", "virtio"},
+		{"persistent-names-a-disk", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-d'/>", 1) +
+			"    <disk type='file'><alias name='ua-d'/></disk>\n"), Options{}, "teams with 'ua-d', which is the alias of <disk>", ""},
+		{"two-primaries-one-standby", dom(strings.Repeat(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1), 2) +
+			"    <interface type='network'><model type='virtio'/><alias name='ua-s'/></interface>\n"), Options{}, "both team with the standby 'ua-s'", "one primary"},
+		{"primary-teaming-persistent", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='persistent'/>", 1)), Options{}, "has <teaming type='persistent'/>", "transient side"},
+		{"hostdev-nic-and-storage", dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x81' slot='0' function='0'/></source></hostdev>\n"),
+			Options{NICs: []string{"81:00.0"}, Storage: []policy.Storage{{Device: "0000:81:00.0", LUN: "/dev/sdb"}}}, "marked both as a NIC and as a storage device", ""},
+		{"nvme", dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0xc1' slot='0' function='0'/></source></hostdev>\n"),
+			Options{Storage: []policy.Storage{{Device: "0000:c1:00.0", LUN: "/dev/nvme0n1"}}}, "NVMe passthrough cannot be paired", "<disk type='nvme'>"},
+		{"emulated-with-assigned", dom(vf + "    <interface type='network'><model type='virtio'/></interface>\n"), Options{EmulatedPrimary: true},
+			"--emulated-primary is for a domain without assigned devices, and this one has interface type='hostdev' 0000:03:02.1", "without --emulated-primary"},
+		{"emulated-without-virtio", dom("    <interface type='network'><model type='e1000e'/></interface>\n"), Options{EmulatedPrimary: true},
+			"no virtio <interface> to make the standby", "<model type='virtio'/>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, policy.Default(), tc.opt)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("got %v (plan %v), want a *pair.Error", err, r)
+			}
+			if !strings.Contains(pe.Msg, tc.want) || !strings.Contains(pe.Hint, tc.hint) {
+				t.Errorf("got %q (hint %q), want %q (hint with %q)", pe.Msg, pe.Hint, tc.want, tc.hint)
+			}
+		})
+	}
+}
+
+func TestErrorPosition(t *testing.T) {
+	in := dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='persistent'/>", 1))
+	_, err := plan(t, in, policy.Default(), Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "10:7: ") {
+		t.Fatalf("error %v, want it at the <teaming> on 10:7", err)
+	}
+}
+
+func TestNothingToPair(t *testing.T) {
+	in := dom("    <interface type='network'><source network='default'/><model type='virtio'/></interface>\n")
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil || r.Changed() || len(r.Pairs) != 0 || len(r.Warnings) != 0 {
+		t.Fatalf("err %v, changed %t, pairs %v, warnings %v", err, r.Changed(), r.Pairs, r.Warnings)
+	}
+}
+
+func TestTeamingNoneIsLeftAlone(t *testing.T) {
+	in := dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='none'/>", 1))
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil || r.Changed() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].Msg, "left unpaired") {
+		t.Fatalf("err %v, changed %t, warnings %v", err, r.Changed(), r.Warnings)
+	}
+}
+
+func TestUnknownHostdevWarns(t *testing.T) {
+	in := dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x81' slot='0' function='0'/></source></hostdev>\n")
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil || r.Changed() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].Hint, "--nic 0000:81:00.0") {
+		t.Fatalf("err %v, changed %t, warnings %+v", err, r.Changed(), r.Warnings)
+	}
+}
+
+func TestOptionsNotModified(t *testing.T) {
+	opt := Options{NICs: []string{"03:02.1"}}
+	if _, err := plan(t, dom(vf), policy.Default(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if opt.NICs[0] != "03:02.1" {
+		t.Errorf("Plan changed the caller's options: %q", opt.NICs)
+	}
+}
+
+// The aliases the domain already names, on devices or only in references, are not given out.
+func TestAliasesSkipTakenNames(t *testing.T) {
+	in := dom(vf +
+		"    <disk type='file'><alias name='ua-sby0'/></disk>\n" +
+		"    <interface type='bridge'><teaming type='transient' persistent='ua-sby1'/></interface>\n" +
+		"    <serial type='pty'><alias name='ua-pri0'/></serial>\n")
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Pairs) != 1 || r.Pairs[0].Standby != "ua-sby2" || r.Pairs[0].Primary != "ua-pri1" {
+		t.Fatalf("pairs %+v, want ua-sby2 and ua-pri1", r.Pairs)
+	}
+}
+
+func TestPoolChoice(t *testing.T) {
+	pol, err := policy.Parse("p.toml", []byte("[host]\ndefault_pool = \"d\"\n[pools.d]\npf = [\"eth9\"]\n[pools.vf]\naddresses = [\"0000:03:02.1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRecord := func(pool string) []byte {
+		return []byte(strings.Replace(string(dom(strings.Replace(vf, "</source>", "</source>\n      <alias name='ua-p'/>", 1))), "<devices>",
+			"<metadata><vfo:failover xmlns:vfo='"+policy.NamespaceMetadata+"'><vfo:pair kind='net' standby='ua-s' primary='ua-p' mac='52:54:00:00:00:01' pool='"+pool+"'/></vfo:failover></metadata>\n  <devices>", 1))
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		pol  *policy.Policy
+		opt  Options
+		want string
+	}{
+		{"none", dom(vf), policy.Default(), Options{}, ""},
+		{"the VF's pool", dom(vf), pol, Options{}, "vf"},
+		{"the default pool", dom(strings.Replace(vf, "0x02", "0x04", 1)), pol, Options{}, "d"},
+		{"the record's pool", withRecord("kept"), pol, Options{}, "kept"},
+		{"--pool over the record", withRecord("kept"), pol, Options{Pool: "vf"}, "vf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, tc.pol, tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Pairs) != 1 || r.Pairs[0].Pool != tc.want {
+				t.Fatalf("pairs %+v, want pool %q", r.Pairs, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnknownPoolWarns(t *testing.T) {
+	r, err := plan(t, dom(vf), policy.Default(), Options{Pool: "nowhere"})
+	if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].Msg, "has no [pools.nowhere]") {
+		t.Fatalf("err %v, warnings %+v", err, r.Warnings)
+	}
+}
+
+func TestStableMAC(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 2000 {
+		m := StableMAC("uuid:00000000-0000-4000-8000-000000000001", "pci:0000:03:02."+strconv.Itoa(i), 0)
+		if m != StableMAC("uuid:00000000-0000-4000-8000-000000000001", "pci:0000:03:02."+strconv.Itoa(i), 0) {
+			t.Fatal("not stable")
+		}
+		b, err := strconv.ParseUint(m[:2], 16, 8)
+		if err != nil || len(m) != 17 || strings.ToLower(m) != m {
+			t.Fatalf("%q is not a MAC as libvirt writes them", m)
+		}
+		if b&0x02 == 0 || b&0x01 != 0 {
+			t.Fatalf("%s is not a locally administered unicast address", m)
+		}
+		if seen[m] {
+			t.Fatalf("%s twice", m)
+		}
+		seen[m] = true
+	}
+	a := StableMAC("uuid:a", "pci:0000:03:02.1", 0)
+	for _, other := range []string{StableMAC("uuid:b", "pci:0000:03:02.1", 0), StableMAC("uuid:a", "pci:0000:03:02.2", 0), StableMAC("uuid:a", "pci:0000:03:02.1", 1)} {
+		if other == a {
+			t.Errorf("%s: different inputs, the same MAC", a)
+		}
+	}
+}
+
+// A derived MAC another device already has is not given out again.
+func TestDerivedMACAvoidsTaken(t *testing.T) {
+	in := dom(strings.Replace(vf, "      <mac address='52:54:00:00:00:01'/>\n", "", 1))
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Pairs[0].MAC
+	taken := dom(strings.Replace(vf, "      <mac address='52:54:00:00:00:01'/>\n", "", 1) +
+		fmt.Sprintf("    <interface type='user'><mac address='%s'/></interface>\n", first))
+	r, err = plan(t, taken, policy.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pairs[0].MAC == first || r.Pairs[0].MAC != StableMAC("uuid:00000000-0000-4000-8000-000000000001", "pci:0000:03:02.1", 1) {
+		t.Errorf("MAC %s, want the second choice after the taken %s", r.Pairs[0].MAC, first)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	for src, want := range map[string]string{
+		"<domain><name>n</name><uuid> 5F1C2C8E-2B0A-4F4E-9A57-1D0E6F0C9A11 </uuid></domain>": "uuid:5f1c2c8e-2b0a-4f4e-9a57-1d0e6f0c9a11",
+		"<domain><name>web</name></domain>":                                                  "name:web",
+		"<domain/>":                                                                          "name:",
+	} {
+		doc, err := xmlxform.Parse([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seedOf(doc); got != want {
+			t.Errorf("%s: %q, want %q", src, got, want)
+		}
+	}
+}
+
+func TestDiskNames(t *testing.T) {
+	for i, name := range map[int]string{0: "sda", 6: "sdg", 7: "sdh", 25: "sdz", 26: "sdaa", 701: "sdzz", 702: "sdaaa"} {
+		if got := diskName(i); got != name {
+			t.Errorf("diskName(%d) = %s, want %s", i, got, name)
+		}
+		if got, ok := diskIndex(name); !ok || got != i {
+			t.Errorf("diskIndex(%s) = %d, %t", name, got, ok)
+		}
+	}
+	for _, bad := range []string{"vda", "sd", "sd1", "hda"} {
+		if _, ok := diskIndex(bad); ok {
+			t.Errorf("diskIndex(%s) ok", bad)
+		}
+	}
+}
+
+// A new LUN disk avoids the units and names existing disks hold on the virtio-scsi controller,
+// the ones libvirt gives addressless disks included.
+func TestSCSIUnits(t *testing.T) {
+	in := dom(`    <disk type='file'><target dev='sda' bus='scsi'/></disk>
+    <disk type='file'><target dev='sdc' bus='scsi'/><address type='drive' controller='0' bus='0' target='0' unit='1'/></disk>
+    <controller type='scsi' index='0' model='virtio-scsi'/>
+    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x81' slot='0' function='0'/></source></hostdev>
+`)
+	pol := &policy.Policy{}
+	*pol = *policy.Default()
+	pol.Storage = []policy.Storage{{Device: "0000:81:00.0", LUN: "/dev/disk/by-id/wwn-0x1"}}
+	r, err := plan(t, in, pol, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := r.Transform.Bytes()
+	// sda holds unit 0, sdc's address unit 1, sdc's name is taken: sdd (unit 3) is the first free.
+	if !strings.Contains(string(out), "<target dev='sdd' bus='scsi'/>") || strings.Contains(string(out), "<controller type='scsi' index='1'") {
+		t.Fatalf("got:\n%s", out)
+	}
+}
+
+func TestNormalPCIAddress(t *testing.T) {
+	for in, want := range map[string]string{"0000:03:02.1": "0000:03:02.1", "03:1F.7": "0000:03:1f.7", "0001:ab:00.0": "0001:ab:00.0"} {
+		if got, ok := normalPCIAddress(in); !ok || got != want {
+			t.Errorf("%s: %s %t", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "03:20.0", "03:00.8", "0000:03:00", "eth0", "0000-03:00.0"} {
+		if _, ok := normalPCIAddress(bad); ok {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
