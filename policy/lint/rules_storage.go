@@ -155,8 +155,9 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// scsiController returns the <controller type='scsi'> a SCSI disk is on (its address's
-// controller=, 0 by default).
+// scsiController returns the <controller type='scsi'> a SCSI disk is on: its address's
+// controller=, or for a disk without an address the one libvirt assigns, target index / 7
+// (sda-sdg on controller 0, sdh-sdn on 1, ...; virDomainDiskDefAssignAddress).
 func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 	if p.dom.Devices == nil {
 		return nil
@@ -164,6 +165,8 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 	want := 0
 	if a := disk.Child("address"); a != nil && attr(a, "type") == "drive" {
 		want, _ = parseInt(attr(a, "controller"))
+	} else if idx, ok := diskNameIndex(attr(disk.Child("target"), "dev")); ok {
+		want = idx / 7
 	}
 	for _, c := range p.dom.Devices.ChildrenNamed("controller") {
 		if attr(c, "type") != "scsi" {
@@ -175,6 +178,26 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 		}
 	}
 	return nil
+}
+
+// diskNameIndex is libvirt's virDiskNameToIndex: the letters after the prefix of "sdh" or
+// "sdaa" read as a bijective base-26 number (sda = 0, sdz = 25, sdaa = 26).
+func diskNameIndex(name string) (int, bool) {
+	i := 0
+	for i < len(name) && i < 2 && name[i] >= 'a' && name[i] <= 'z' {
+		i++
+	}
+	if i != 2 || len(name) == 2 {
+		return 0, false
+	}
+	idx := 0
+	for _, c := range name[2:] {
+		if c < 'a' || c > 'z' || idx > 1<<20 {
+			return 0, false
+		}
+		idx = idx*26 + int(c-'a') + 1
+	}
+	return idx - 1, true
 }
 
 var ruleStorageNVMe = &Rule{
