@@ -1,0 +1,347 @@
+// Package ledger keeps the claims a host's hooks take on pool resources (VFs, networks), in one
+// file under the policy's state directory.
+//
+// Every change runs as a transaction: an exclusive flock on a lock file beside the ledger, a
+// read of the ledger, the change, and an atomic replacement of the file (write a temporary file,
+// fsync it, rename it over the ledger). A process killed at any point leaves
+// either the old ledger or the new one, never a mix, and the next transaction takes the lock
+// normally: the kernel releases a dead process's flock. Readers take a shared lock.
+//
+// A claim taken at an incoming migration's migrate begin is pending: it expires after the policy's
+// claim_ttl unless prepare confirms it, because a migration that dies before prepare (in libvirt's
+// ABI check, for example) brings no release. A claim records the boot it was taken in; claims of
+// an earlier boot are stale, since no guest survives a reboot.
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// File names under the state directory.
+const (
+	FileName = "claims.json"
+	lockName = "claims.lock"
+	tempName = "claims.json.tmp"
+)
+
+// formatVersion is the ledger format; a newer one is refused rather than rewritten.
+const formatVersion = 1
+
+// State is a claim's state.
+type State string
+
+// Claim states.
+const (
+	Pending   State = "pending"   // taken at migrate/restore begin; expires unless confirmed
+	Confirmed State = "confirmed" // taken or confirmed at prepare or reconnect; lives until release
+)
+
+// Owner is the device a claim is for: one device of one domain.
+type Owner struct {
+	UUID   string `json:"uuid"`
+	Domain string `json:"domain"`
+	Alias  string `json:"alias"` // the device's alias, or another stable name of it
+}
+
+// Same reports whether o and p are the same device of the same domain.
+func (o Owner) Same(p Owner) bool {
+	return o.UUID == p.UUID && o.Alias == p.Alias
+}
+
+// Claim is one resource held for one device.
+type Claim struct {
+	Pool     string    `json:"pool"`
+	Resource string    `json:"resource"` // a PCI address or a network/bridge name
+	Owner              // embedded: uuid, domain, alias
+	State    State     `json:"state"`
+	Time     time.Time `json:"time"`             // when it was taken (or confirmed)
+	Expires  time.Time `json:"expires,omitzero"` // pending claims only
+	BootID   string    `json:"boot_id"`
+}
+
+// Status is what a claim counts for now.
+type Status string
+
+// Claim statuses.
+const (
+	Live    Status = "live"    // it holds its resource
+	Expired Status = "expired" // pending and past its expiry
+	Stale   Status = "stale"   // taken in an earlier boot
+)
+
+// file is the ledger's JSON document.
+type file struct {
+	Version int     `json:"version"`
+	Claims  []Claim `json:"claims"`
+}
+
+// Ledger is the claims file of one state directory.
+type Ledger struct {
+	Dir    string
+	BootID string           // this boot; "" makes no claim stale
+	Now    func() time.Time // default time.Now
+}
+
+// Open returns the ledger of dir for this boot. The directory is created on the first write.
+func Open(dir string) *Ledger {
+	return &Ledger{Dir: dir, BootID: BootID(), Now: time.Now}
+}
+
+// BootID returns the kernel's boot id, "" if it cannot be read.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Path is the ledger file.
+func (l *Ledger) Path() string { return filepath.Join(l.Dir, FileName) }
+
+func (l *Ledger) now() time.Time {
+	if l.Now == nil {
+		return time.Now()
+	}
+	return l.Now()
+}
+
+// StatusOf says what c counts for at time now in boot bootID.
+func StatusOf(c Claim, bootID string, now time.Time) Status {
+	switch {
+	case bootID != "" && c.BootID != "" && c.BootID != bootID:
+		return Stale
+	case c.State == Pending && !c.Expires.IsZero() && !now.Before(c.Expires):
+		return Expired
+	}
+	return Live
+}
+
+// Tx is one transaction on the ledger: a snapshot of the claims that the caller may change.
+// Changes are written when the function given to Update returns nil.
+type Tx struct {
+	l       *Ledger
+	now     time.Time
+	claims  []Claim
+	changed bool
+}
+
+// Now is the time the transaction runs at.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// BootID is the boot the transaction runs in.
+func (tx *Tx) BootID() string { return tx.l.BootID }
+
+// Claims returns every claim, live or not, in the ledger's order. The slice is a copy.
+func (tx *Tx) Claims() []Claim { return slices.Clone(tx.claims) }
+
+// Status says what c counts for now.
+func (tx *Tx) Status(c Claim) Status { return StatusOf(c, tx.l.BootID, tx.now) }
+
+// Holder returns the live claim on pool's resource, if any.
+func (tx *Tx) Holder(pool, resource string) (Claim, bool) {
+	for i := range tx.claims {
+		c := &tx.claims[i]
+		if c.Resource == resource && c.Pool == pool && tx.Status(*c) == Live {
+			return *c, true
+		}
+	}
+	return Claim{}, false
+}
+
+// Of returns the claims of one domain (by UUID), live or not.
+func (tx *Tx) Of(uuid string) []Claim {
+	var out []Claim
+	for _, c := range tx.claims {
+		if c.UUID == uuid {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ErrHeld is returned by Take when another device holds the resource.
+var ErrHeld = errors.New("resource held by another claim")
+
+// Take claims pool's resource for owner in state st. It replaces the owner's earlier claim (a
+// device holds one resource) and any claim on the resource that is no longer live. A live claim
+// of another owner on the resource is an error wrapping ErrHeld. ttl sets a pending claim's
+// expiry.
+func (tx *Tx) Take(pool, resource string, owner Owner, st State, ttl time.Duration) (Claim, error) {
+	if h, ok := tx.Holder(pool, resource); ok && !h.Owner.Same(owner) {
+		return Claim{}, fmt.Errorf("%w: %s %s holds %s", ErrHeld, h.Domain, h.Alias, resource)
+	}
+	c := Claim{Pool: pool, Resource: resource, Owner: owner, State: st, Time: tx.now, BootID: tx.l.BootID}
+	if st == Pending {
+		c.Expires = tx.now.Add(ttl)
+	}
+	kept := tx.claims[:0:0]
+	for _, old := range tx.claims {
+		sameRes := old.Pool == pool && old.Resource == resource
+		if old.Owner.Same(owner) || sameRes {
+			if old.Owner.Same(owner) && sameRes && old.State == Confirmed && st == Confirmed {
+				c.Time = old.Time // a confirmed claim keeps its age
+			}
+			continue
+		}
+		kept = append(kept, old)
+	}
+	tx.claims = append(kept, c)
+	tx.changed = true
+	return c, nil
+}
+
+// Remove deletes the claims for which drop returns true and returns them.
+func (tx *Tx) Remove(drop func(Claim) bool) []Claim {
+	var gone []Claim
+	kept := tx.claims[:0:0]
+	for _, c := range tx.claims {
+		if drop(c) {
+			gone = append(gone, c)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if len(gone) > 0 {
+		tx.claims = kept
+		tx.changed = true
+	}
+	return gone
+}
+
+// Update runs fn in a transaction under the exclusive lock and writes the ledger if fn changed
+// it and returned nil. fn's error is returned as it is.
+func (l *Ledger) Update(fn func(*Tx) error) error {
+	if err := os.MkdirAll(l.Dir, 0o750); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	unlock, err := l.lock(syscall.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	claims, err := l.read()
+	if err != nil {
+		return err
+	}
+	tx := &Tx{l: l, now: l.now(), claims: claims}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if !tx.changed {
+		return nil
+	}
+	return l.write(tx.claims)
+}
+
+// View runs fn on a snapshot under the shared lock; changes fn makes are not written.
+func (l *Ledger) View(fn func(*Tx) error) error {
+	var claims []Claim
+	if _, err := os.Stat(l.Dir); err == nil {
+		unlock, err := l.lock(syscall.LOCK_SH)
+		if err != nil {
+			return err
+		}
+		claims, err = l.read()
+		unlock()
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("claims: %w", err)
+	}
+	return fn(&Tx{l: l, now: l.now(), claims: claims})
+}
+
+// lock takes the ledger's flock; the returned function releases it.
+func (l *Ledger) lock(how int) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		if how == syscall.LOCK_SH && errors.Is(err, os.ErrPermission) {
+			// A reader without write access to the state directory can still open it read-only.
+			f, err = os.Open(filepath.Join(l.Dir, lockName))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claims: lock: %w", err)
+		}
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("claims: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing the file releases the lock
+}
+
+// read loads the claims; a missing ledger has none.
+func (l *Ledger) read() ([]Claim, error) {
+	b, err := os.ReadFile(l.Path())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil
+	}
+	var f file
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("claims: %s: %w", l.Path(), err)
+	}
+	if f.Version > formatVersion {
+		return nil, fmt.Errorf("claims: %s is format %d; this virt-failover reads format %d", l.Path(), f.Version, formatVersion)
+	}
+	return f.Claims, nil
+}
+
+// write replaces the ledger atomically: temporary file, fsync, rename.
+// Only the lock holder writes, so the temporary file has a fixed name; one a killed writer left
+// behind is truncated here.
+func (l *Ledger) write(claims []Claim) error {
+	// One claim a line: readable, and cheaper to write than indented JSON.
+	b := []byte(fmt.Sprintf("{\"version\": %d, \"claims\": [", formatVersion))
+	for i, c := range claims {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		cb, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("claims: %w", err)
+		}
+		b = append(append(b, "\n  "...), cb...)
+	}
+	b = append(b, "\n]}\n"...)
+	tmp := filepath.Join(l.Dir, tempName)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("claims: writing %s: %w", tmp, err)
+	}
+	// The directory is not fsynced: only a crash of the machine can lose the rename, and then
+	// the machine reboots and every claim of this boot is stale anyway. The file's fsync stays,
+	// so that such a crash leaves the old ledger or the new one, never an empty file.
+	if err := os.Rename(tmp, l.Path()); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	return nil
+}
