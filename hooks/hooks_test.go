@@ -69,6 +69,10 @@ func newEnv(t *testing.T, policyBody string) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, policy: filepath.Join(dir, "policy.toml"), log: filepath.Join(dir, "log", "virt-failover.log")}
 	body := policyBody + "\n"
+	if !strings.Contains(body, "[state]") {
+		// Claims stay in the test's directory, never in the system's state directory.
+		body += "[state]\ndir = \"" + filepath.Join(dir, "state") + "\"\n"
+	}
 	if err := os.WriteFile(e.policy, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

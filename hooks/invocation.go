@@ -1,5 +1,8 @@
 // Package hooks implements the libvirt QEMU hook protocol: argv, the operation table, the
-// stdin/stdout filter contract, exit-code semantics and the decision log.
+// stdin/stdout filter contract, exit-code semantics and the decision log. It owns the host's pool
+// resources too (docs/pools.md): at migrate/restore begin it claims a free VF or network of each
+// primary's pool and rewrites the host side of the definition, prepare confirms the claims,
+// release frees them and reconnect rebuilds them, in the claims ledger (internal/ledger).
 //
 // The package never opens a libvirt connection: libvirt holds the domain's job lock while a hook
 // runs, and a hook that calls back into libvirt deadlocks (failover-stack.md §1.7).

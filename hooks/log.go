@@ -25,6 +25,10 @@ type Record struct {
 	Policy     string   `json:"policy,omitempty"`
 	PID        int      `json:"pid"`
 	Version    string   `json:"version,omitempty"`
+	Claims     []string `json:"claims,omitempty"`   // pool claims taken or confirmed: "POOL: RESOURCE for DOMAIN ALIAS (STATE)"
+	Releases   []string `json:"releases,omitempty"` // pool claims freed
+	Actions    []string `json:"actions,omitempty"`  // host changes, like a VF's MAC
+	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -43,6 +47,13 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Policy:     r.pol.Source,
 		PID:        os.Getpid(),
 		Version:    r.opts.Version,
+		Claims:     out.claims,
+		Releases:   out.releases,
+		Actions:    out.actions,
+		Lint:       out.lint,
+	}
+	if rec.Message == "" {
+		rec.Message = out.message
 	}
 	if perr != nil {
 		rec.Policy = r.opts.PolicyPath

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/diff"
 
+	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -38,6 +39,11 @@ type Options struct {
 	DryRun  bool
 	Now     func() time.Time
 	Version string
+	// StatusDir holds libvirt's status files of running domains (default DefaultStatusDir): what
+	// the host uses, read without calling libvirt.
+	StatusDir string
+	// VFMAC programs the MAC of a plain <hostdev> primary's VF (default vfmac.Netlink).
+	VFMAC vfmac.Setter
 }
 
 // Decision is what the hook did with one invocation.
@@ -67,10 +73,10 @@ var ops = map[string]opSpec{
 	"start":     {},
 	"started":   {},
 	"stopped":   {},
-	"release":   {},
+	"release":   {decide: decideRelease},
 	"migrate":   {filter: true, onError: true, decide: decideIncoming},
 	"restore":   {filter: true, onError: true, decide: decideIncoming},
-	"reconnect": {},
+	"reconnect": {decide: decideReconnect},
 	"attach":    {},
 }
 
@@ -81,6 +87,11 @@ type outcome struct {
 	hints    []string // printed after the reason
 	output   []byte   // the replacement definition (Rewrite only)
 	changes  []string // what the rewrite changed, for the log
+	claims   []string // claims taken or confirmed
+	releases []string // claims freed
+	actions  []string // host changes (VF MACs)
+	lint     []string // lint errors found at prepare
+	message  string   // a note for the log when there is no reason
 }
 
 type run struct {
@@ -127,6 +138,15 @@ func Run(inv Invocation, opts Options) int {
 	code := r.finish(spec, out)
 	if opts.DryRun {
 		// Say what the hook would have decided: a pass prints nothing at all otherwise.
+		for _, c := range out.claims {
+			fmt.Fprintf(opts.Stdout, "dry run: would claim %s\n", c)
+		}
+		for _, c := range out.releases {
+			fmt.Fprintf(opts.Stdout, "dry run: would release %s\n", c)
+		}
+		for _, a := range out.actions {
+			fmt.Fprintf(opts.Stdout, "dry run: %s\n", a)
+		}
 		fmt.Fprintf(opts.Stdout, "dry run: %s would %s\n", inv, dryRunVerb(out.decision, code, spec))
 		return code
 	}
@@ -155,6 +175,12 @@ func withDefaults(o Options) Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.StatusDir == "" {
+		o.StatusDir = DefaultStatusDir
+	}
+	if o.VFMAC == nil {
+		o.VFMAC = vfmac.Netlink{}
 	}
 	return o
 }
@@ -269,11 +295,61 @@ func (r *run) document() (*xmlxform.Doc, error) {
 	return r.doc, r.docErr
 }
 
+// decidePrepare runs at every start, incoming migrations and restores included: it confirms the
+// domain's claims on pool resources, or refuses a resource this host cannot give.
 func decidePrepare(r *run) outcome {
-	if _, err := r.document(); err != nil {
+	doc, err := r.document()
+	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
-	return outcome{decision: Pass}
+	findings, refusal := r.lintAtPrepare(doc)
+	if refusal != nil {
+		return *refusal
+	}
+	dom := policy.NewDomain(doc)
+	pc, err := r.poolContext(dom)
+	if err != nil {
+		return errorOutcome("pools", err)
+	}
+	out := outcome{decision: Pass}
+	if pc != nil {
+		out = pc.prepare()
+	}
+	out.lint = findings
+	if len(findings) > 0 && out.decision == Pass && out.message == "" {
+		out.message = fmt.Sprintf("lint: %d error(s), logged only ([host] enforce = %q)", len(findings), r.pol.Host.Enforce)
+	}
+	return out
+}
+
+// decideRelease frees the domain's claims on this host: it stopped, left by migration, or its
+// incoming migration failed.
+func decideRelease(r *run) outcome {
+	doc, err := r.document()
+	if err != nil {
+		return errorOutcome("domain definition on stdin", err)
+	}
+	uuid, _ := domainIdentity(policy.NewDomain(doc), r.inv.Object)
+	return r.releaseClaims(uuid)
+}
+
+// decideReconnect rebuilds the running domain's claims after libvirtd restarted. It never refuses.
+func decideReconnect(r *run) outcome {
+	doc, err := r.document()
+	if err != nil {
+		return errorOutcome("domain definition on stdin", err)
+	}
+	if r.opts.DryRun {
+		return outcome{decision: Pass}
+	}
+	pc, err := r.poolContext(policy.NewDomain(doc))
+	if err != nil {
+		return errorOutcome("pools", err)
+	}
+	if pc == nil {
+		return outcome{decision: Pass}
+	}
+	return pc.rebuild()
 }
 
 // decideIncoming handles migrate begin (destination) and restore begin: the only places where the
@@ -290,20 +366,20 @@ func decideIncoming(r *run) outcome {
 	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
+	pc, err := r.poolContext(policy.NewDomain(doc))
+	if err != nil {
+		return errorOutcome("pools", err)
+	}
+	if pc != nil {
+		return pc.incoming(doc)
+	}
 	plan := policy.PlanRewrite(doc, r.pol)
 	if len(plan.Changes) == 0 {
 		return outcome{decision: Pass}
 	}
-	out, err := plan.Transform.Bytes()
+	out, err := checkedRewrite(doc, plan.Transform)
 	if err != nil {
 		return errorOutcome("internal error", err)
-	}
-	after, err := xmlxform.Parse(out)
-	if err != nil {
-		return errorOutcome("internal error", fmt.Errorf("the rewritten definition does not parse: %w", err))
-	}
-	if err := policy.CheckABI(doc, after); err != nil {
-		return errorOutcome("internal error", fmt.Errorf("the rewrite would change the guest ABI, so libvirt would refuse it: %w", err))
 	}
 	return outcome{decision: Rewrite, output: out, changes: plan.Changes}
 }

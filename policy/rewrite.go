@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -16,14 +17,17 @@ type RewritePlan struct {
 // <interface type='network'> whose <source network='K'/> is a key of [rewrite.networks], and every
 // <interface type='bridge'> whose <source bridge='K'/> is a key of [rewrite.bridges]. Only the
 // source attribute changes; libvirt's ABI check does not compare interface sources
-// (failover-stack.md §6.3).
-func PlanRewrite(doc *xmlxform.Doc, p *Policy) RewritePlan {
+// (failover-stack.md §6.3). Interfaces in skip are left alone: a pool remaps its primaries.
+func PlanRewrite(doc *xmlxform.Doc, p *Policy, skip ...*xmlxform.Element) RewritePlan {
 	plan := RewritePlan{Transform: xmlxform.NewTransform(doc)}
 	devices := doc.Root.Child("devices")
 	if devices == nil || (len(p.Rewrite.Networks) == 0 && len(p.Rewrite.Bridges) == 0) {
 		return plan
 	}
 	for _, iface := range devices.ChildrenNamed("interface") {
+		if slices.Contains(skip, iface) {
+			continue
+		}
 		src := iface.Child("source")
 		if src == nil {
 			continue

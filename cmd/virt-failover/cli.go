@@ -56,6 +56,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 		Commands: []*cli.Command{
 			hookCommand(),
 			policyCommand(),
+			statusCommand(),
+			claimsCommand(),
+			installCommand(),
+			uninstallCommand(),
 			lintCommand(),
 			pairCommand(),
 		},

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/policy"
 )
 
 func hookCommand() *cli.Command {
@@ -18,7 +20,8 @@ func hookCommand() *cli.Command {
 			"document, and writes no log line.",
 		Flags: []cli.Flag{
 			policyFlag(),
-			&cli.BoolFlag{Name: "dry-run", Usage: "decide and print a diff; change nothing"},
+			rootFlag(),
+			&cli.BoolFlag{Name: "dry-run", Usage: "decide and print a diff; take no claim, change nothing"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			args := cmd.Args().Slice()
@@ -29,8 +32,17 @@ func hookCommand() *cli.Command {
 			if err != nil {
 				return usageError("hook: %v", err)
 			}
+			root, err := filepath.Abs(cmd.String("root"))
+			if err != nil {
+				return usageError("--root: %v", err)
+			}
+			pol := cmd.String("policy")
+			if !cmd.IsSet("policy") {
+				pol = underRoot(root, policy.DefaultPath)
+			}
 			code := hooks.Run(inv, hooks.Options{
-				PolicyPath: cmd.String("policy"),
+				PolicyPath: pol,
+				StatusDir:  underRoot(root, hooks.DefaultStatusDir),
 				Stdin:      cmd.Root().Reader,
 				Stdout:     cmd.Root().Writer,
 				Stderr:     cmd.Root().ErrWriter,

@@ -2,11 +2,15 @@ package main
 
 import (
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/virt-failover/virt-failover/hooks"
 )
 
 var update = flag.Bool("update", false, "rewrite the scripts' expected output files")
@@ -18,7 +22,13 @@ var argv0 string
 func TestMain(m *testing.M) {
 	argv0 = os.Args[0]
 	testscript.Main(m, map[string]func(){
-		"virt-failover": func() { os.Exit(cliMain(os.Args)) },
+		"virt-failover": func() {
+			// Installed as a hook (install links it into hooks/qemu.d), it is the hook, as main does.
+			if hooks.IsHookPath(argv0) {
+				os.Exit(hookMain(append([]string{argv0}, os.Args[1:]...)))
+			}
+			os.Exit(cliMain(os.Args))
+		},
 		// Run by the path $WORK/etc/libvirt/hooks/qemu (see install-hook), as libvirt runs it.
 		"qemu": func() {
 			args := append([]string{argv0}, os.Args[1:]...)
@@ -28,6 +38,32 @@ func TestMain(m *testing.M) {
 			}
 			os.Exit(hookMain(args))
 		},
+	})
+}
+
+// copyTree copies a directory tree, symbolic links as links.
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, dst)
+		case d.IsDir():
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
 	})
 }
 
@@ -48,6 +84,22 @@ func TestScripts(t *testing.T) {
 				b, err := os.ReadFile(exe)
 				ts.Check(err)
 				ts.Check(os.WriteFile(filepath.Join(dir, "qemu"), b, 0o755))
+			},
+			// sysfs NAME: copy the fake sysfs tree testdata/sysfs/NAME to $WORK/sys.
+			"sysfs": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: sysfs NAME")
+				}
+				ts.Check(copyTree(filepath.Join("..", "..", "testdata", "sysfs", args[0]), ts.MkAbs("sys")))
+			},
+			// expand FILE...: replace $WORK in the files with the script's work directory.
+			"expand": func(ts *testscript.TestScript, neg bool, args []string) {
+				for _, a := range args {
+					p := ts.MkAbs(a)
+					b, err := os.ReadFile(p)
+					ts.Check(err)
+					ts.Check(os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "$WORK", ts.Getenv("WORK"))), 0o644))
+				}
 			},
 			// logto FILE: send the decision log of policy FILE to $WORK/hook.log.
 			"logto": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/virt-failover/virt-failover/internal/sysfs"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -18,7 +20,7 @@ func policyCommand() *cli.Command {
 		Usage: "work with the policy file",
 		Commands: []*cli.Command{{
 			Name:      "check",
-			Usage:     "validate a policy file (default " + policy.DefaultPath + ")",
+			Usage:     "validate a policy file (default " + policy.DefaultPath + ") and resolve its pools against sysfs",
 			ArgsUsage: "[FILE]",
 			Flags:     []cli.Flag{policyFlag()},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -34,12 +36,24 @@ func policyCommand() *cli.Command {
 					return policyError(err)
 				}
 				out := cmd.Root().Writer
-				if p.Missing {
+				pools := policy.ResolvePools(p, sysfs.FS{Root: p.Host.SysfsRoot})
+				switch {
+				case p.Missing:
 					fmt.Fprintf(out, "%s: not found; the built-in defaults apply\n", path)
-				} else {
+				case len(pools.Problems) > 0:
+					fmt.Fprintf(out, "%s: valid, but pool entries do not resolve on this host (%d)\n", path, len(pools.Problems))
+				default:
 					fmt.Fprintf(out, "%s: ok\n", path)
 				}
-				printPolicySummary(out, p)
+				printPolicySummary(out, p, pools)
+				if len(pools.Problems) > 0 {
+					var lines []string
+					for _, pr := range pools.Problems {
+						lines = append(lines, path+": "+pr.String())
+					}
+					lines = append(lines, "hint: sysfs_root is "+p.Host.SysfsRoot+"; a pf is a PF's interface name as \"ip link\" shows it, an address one \"lspci -D\" shows")
+					return &cliError{err: errors.New(strings.Join(lines, "\n")), code: exitFailed}
+				}
 				return nil
 			},
 		}},
@@ -66,7 +80,7 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-func printPolicySummary(w interface{ Write([]byte) (int, error) }, p *policy.Policy) {
+func printPolicySummary(w interface{ Write([]byte) (int, error) }, p *policy.Policy, pools *policy.Pools) {
 	fmt.Fprintf(w, "  host: enabled=%t accept_incoming=%t on_error=%s enforce=%s\n",
 		p.Host.Enabled, p.Host.AcceptIncoming, p.Host.OnError, p.Host.Enforce)
 	names := make([]string, 0, len(p.Pools))
@@ -76,8 +90,25 @@ func printPolicySummary(w interface{ Write([]byte) (int, error) }, p *policy.Pol
 	sort.Strings(names)
 	for _, n := range names {
 		pool := p.Pools[n]
-		fmt.Fprintf(w, "  pool %s: %d PF(s), %d address(es), %d network(s)\n", n, len(pool.PF), len(pool.Addresses), len(pool.Networks))
+		fmt.Fprintf(w, "  pool %s: %d PF(s), %d address(es), %d network(s)", n, len(pool.PF), len(pool.Addresses), len(pool.Networks))
+		var vfs, nets int
+		var pfs []string
+		for _, r := range pools.ByName[n].Resources {
+			if r.Kind == policy.KindVF {
+				vfs++
+				if r.PF != "" && !slices.Contains(pfs, r.PF) {
+					pfs = append(pfs, r.PF)
+				}
+			} else {
+				nets++
+			}
+		}
+		fmt.Fprintf(w, " -> %d VF(s)", vfs)
+		if len(pfs) > 0 {
+			fmt.Fprintf(w, " (from %s)", strings.Join(pfs, ", "))
+		}
+		fmt.Fprintf(w, ", %d network(s) on this host\n", nets)
 	}
 	fmt.Fprintf(w, "  rewrite: %d network(s), %d bridge(s)\n", len(p.Rewrite.Networks), len(p.Rewrite.Bridges))
-	fmt.Fprintf(w, "  log: %s\n  state: %s (claims expire after %s)\n", p.Log.File, p.State.Dir, p.State.ClaimTTL)
+	fmt.Fprintf(w, "  log: %s\n  state: %s (claims expire after %s)\n  sysfs: %s\n", p.Log.File, p.State.Dir, p.State.ClaimTTL, p.Host.SysfsRoot)
 }

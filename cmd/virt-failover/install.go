@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/install"
+	"github.com/virt-failover/virt-failover/policy"
+)
+
+const (
+	defaultBin = "/usr/local/bin/virt-failover"
+	hookName   = "virt-failover" // the entry in hooks/qemu.d/
+	modulePath = "github.com/virt-failover/virt-failover"
+)
+
+func binFlag() cli.Flag {
+	return &cli.StringFlag{Name: "bin", Usage: "where the binary is installed", Value: defaultBin, TakesFile: true}
+}
+
+func installCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "install",
+		Usage: "install the binary and the libvirt QEMU hook, a sample policy, and the claims of running guests",
+		Description: "Copies this binary to --bin and links it into libvirt's hooks: as hooks/qemu.d/" + hookName + "\n" +
+			"(libvirt >= 6.5), or as hooks/qemu when libvirt has no qemu.d and no hook yet. An existing hook is\n" +
+			"never replaced: with qemu.d libvirt runs it first and virt-failover after it (chained); without\n" +
+			"qemu.d the install refuses. Writes a commented sample policy when there is none, records the claims\n" +
+			"of the guests already running (the daemon's reload brings no reconnect), and says what libvirtd\n" +
+			"needs to notice a new hook; --reload sends it the SIGHUP.",
+		Flags: []cli.Flag{
+			rootFlag(), binFlag(),
+			&cli.StringFlag{Name: "policy", Usage: "policy file (default DIR/etc/virt-failover/policy.toml)", TakesFile: true},
+			&cli.BoolFlag{Name: "reload", Usage: "send libvirtd (or virtqemud) the SIGHUP it needs to notice a first hook"},
+		},
+		Action: runInstall,
+	}
+}
+
+func uninstallCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "uninstall",
+		Usage: "remove the hook and the binary; keep the policy, the claims and the log",
+		Flags: []cli.Flag{rootFlag(), binFlag()},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			root, err := filepath.Abs(cmd.String("root"))
+			if err != nil {
+				return usageError("--root: %v", err)
+			}
+			out := cmd.Root().Writer
+			hooksDir := filepath.Join(root, "etc/libvirt/hooks")
+			removed := 0
+			for _, p := range []string{filepath.Join(hooksDir, "qemu.d", hookName), filepath.Join(hooksDir, "qemu")} {
+				if _, err := os.Lstat(p); err != nil {
+					continue
+				}
+				if !isOurs(p) {
+					fmt.Fprintf(out, "kept %s: not virt-failover\n", p)
+					continue
+				}
+				if err := os.Remove(p); err != nil {
+					return &cliError{err: err, code: exitFailed}
+				}
+				fmt.Fprintf(out, "removed the hook %s\n", p)
+				removed++
+			}
+			if removed == 0 {
+				fmt.Fprintln(out, "no virt-failover hook installed")
+			}
+			bin := underRoot(root, cmd.String("bin"))
+			if _, err := os.Lstat(bin); err == nil {
+				if isOurs(bin) {
+					if err := os.Remove(bin); err != nil {
+						return &cliError{err: err, code: exitFailed}
+					}
+					fmt.Fprintf(out, "removed %s\n", bin)
+				} else {
+					fmt.Fprintf(out, "kept %s: not virt-failover\n", bin)
+				}
+			}
+			fmt.Fprintf(out, "kept the policy (%s), the claims and the decision log\n", underRoot(root, policy.DefaultPath))
+			if removed > 0 {
+				fmt.Fprintln(out, "libvirt stops running the hook from its next call; nothing to reload")
+			}
+			return nil
+		},
+	}
+}
+
+func runInstall(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Args().Present() {
+		return usageError("install: takes no arguments")
+	}
+	root, err := filepath.Abs(cmd.String("root"))
+	if err != nil {
+		return usageError("--root: %v", err)
+	}
+	out := cmd.Root().Writer
+	libvirtEtc := filepath.Join(root, "etc/libvirt")
+	if st, err := os.Stat(libvirtEtc); err != nil || !st.IsDir() {
+		return &cliError{err: fmt.Errorf("install: %s does not exist: is libvirt installed?", libvirtEtc), code: exitFailed,
+			hints: []string{"apt-get install libvirt-daemon-system, or give --root the tree to install into"}}
+	}
+
+	// The policy first: a hook with a broken policy would refuse every migration.
+	polPath := underRoot(root, policy.DefaultPath)
+	if cmd.IsSet("policy") {
+		polPath = cmd.String("policy")
+	}
+	wrotePolicy := false
+	if _, err := os.Stat(polPath); errors.Is(err, os.ErrNotExist) {
+		if err := writeFileAtomic(polPath, install.SamplePolicy, 0o644); err != nil {
+			return &cliError{err: fmt.Errorf("install: %w", err), code: exitFailed}
+		}
+		wrotePolicy = true
+	}
+	pol, err := policy.Load(polPath)
+	if err != nil {
+		ce := policyError(err).(*cliError)
+		ce.hints = append(ce.hints, "fix the policy and run install again: nothing was installed")
+		return ce
+	}
+
+	// The binary.
+	self, err := os.Executable()
+	if err != nil {
+		return &cliError{err: err, code: exitFailed}
+	}
+	bin := underRoot(root, cmd.String("bin"))
+	if same, _ := sameFile(self, bin); same {
+		fmt.Fprintf(out, "binary: %s (already there)\n", bin)
+	} else {
+		if _, err := os.Lstat(bin); err == nil && !isOurs(bin) {
+			return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover", bin), code: exitFailed,
+				hints: []string{"choose another place with --bin"}}
+		}
+		if err := copyExecutable(self, bin); err != nil {
+			return &cliError{err: fmt.Errorf("install: %w", err), code: exitFailed}
+		}
+		fmt.Fprintf(out, "binary: %s\n", bin)
+	}
+
+	// The hook.
+	hooksDir := filepath.Join(libvirtEtc, "hooks")
+	main := filepath.Join(hooksDir, "qemu")
+	qemuD := filepath.Join(hooksDir, "qemu.d")
+	hadHook := hasQemuHook(hooksDir)
+	useD, why := qemuDLayout(root, qemuD)
+	mainExists := exists(main)
+	switch {
+	case mainExists && isOurs(main):
+		fmt.Fprintf(out, "hook: %s (already installed)\n", main)
+	case useD:
+		entry := filepath.Join(qemuD, hookName)
+		switch {
+		case exists(entry) && isOurs(entry):
+			if err := relink(entry, bin); err != nil {
+				return &cliError{err: err, code: exitFailed}
+			}
+			fmt.Fprintf(out, "hook: %s -> %s (already installed)\n", entry, bin)
+		case exists(entry):
+			return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover; refusing to replace it", entry), code: exitFailed}
+		default:
+			if err := os.MkdirAll(qemuD, 0o755); err != nil {
+				return &cliError{err: err, code: exitFailed}
+			}
+			if err := relink(entry, bin); err != nil {
+				return &cliError{err: err, code: exitFailed}
+			}
+			fmt.Fprintf(out, "hook: %s -> %s (%s)\n", entry, bin, why)
+		}
+		if mainExists {
+			fmt.Fprintf(out, "chained: libvirt runs the existing %s first and virt-failover after it, with its output as our input\n", main)
+		}
+	case mainExists:
+		return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover, and %s; refusing to replace it", main, why), code: exitFailed,
+			hints: []string{
+				"with libvirt >= 6.5, create " + qemuD + " and run install again: libvirt then runs both hooks",
+				"else call virt-failover from your hook: " + cmd.String("bin") + ` hook qemu "$@" (the domain XML on its stdin)`,
+			}}
+	default:
+		if err := relink(main, bin); err != nil {
+			return &cliError{err: err, code: exitFailed}
+		}
+		fmt.Fprintf(out, "hook: %s -> %s (%s)\n", main, bin, why)
+	}
+
+	if wrotePolicy {
+		fmt.Fprintf(out, "policy: %s (a commented sample: every key at its default; define [pools.*] to remap VFs)\n", polPath)
+	} else {
+		fmt.Fprintf(out, "policy: %s (kept; it validates)\n", polPath)
+	}
+
+	// Claims of the guests already running.
+	pol.State.Dir = underRoot(root, pol.State.Dir)
+	statusDir := underRoot(root, hooks.DefaultStatusDir)
+	claims, problems, _ := hooks.Seed(pol, statusDir, time.Now())
+	for _, c := range claims {
+		fmt.Fprintf(out, "seeded %s: a running guest\n", c)
+	}
+	for _, p := range problems {
+		fmt.Fprintf(out, "warning: %s\n", p)
+	}
+	if len(claims) == 0 {
+		fmt.Fprintf(out, "claims: no running guest uses a pool resource (%s)\n", statusDir)
+	}
+
+	// What the daemon needs.
+	if hadHook {
+		fmt.Fprintln(out, "libvirt already runs QEMU hooks: it runs virt-failover from its next call; nothing to reload")
+		return nil
+	}
+	if !cmd.Bool("reload") {
+		fmt.Fprintln(out, "libvirtd loaded no QEMU hook when it started, so it ignores this one until it re-reads its hooks:")
+		fmt.Fprintln(out, "  systemctl reload libvirtd   (SIGHUP; virtqemud on modular daemons; guests keep running), or install --reload")
+		return nil
+	}
+	name, pid, err := findDaemon(root)
+	if err != nil {
+		return &cliError{err: fmt.Errorf("install --reload: %w", err), code: exitFailed,
+			hints: []string{"systemctl reload libvirtd (or virtqemud) does the same"}}
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return &cliError{err: fmt.Errorf("install --reload: SIGHUP to %s (pid %d): %w", name, pid, err), code: exitFailed}
+	}
+	fmt.Fprintf(out, "sent SIGHUP to %s (pid %d): it now runs the hook\n", name, pid)
+	return nil
+}
+
+// isOurs reports whether path (followed through links) is a virt-failover binary: the build
+// information Go writes into every binary ("go version -m") names this module as its main one.
+// (A byte search, not debug/buildinfo: that package would add 0.7 MB to a binary every hook
+// call loads.)
+func isOurs(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, []byte("\nmod\t"+modulePath+"\t"))
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func sameFile(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+// hasQemuHook reports whether libvirt has a QEMU hook to run: an executable hooks/qemu or an
+// executable entry in hooks/qemu.d (failover-stack.md §1.1).
+func hasQemuHook(hooksDir string) bool {
+	executable := func(p string) bool {
+		st, err := os.Stat(p)
+		return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	}
+	if executable(filepath.Join(hooksDir, "qemu")) {
+		return true
+	}
+	ents, _ := os.ReadDir(filepath.Join(hooksDir, "qemu.d"))
+	for _, e := range ents {
+		if executable(filepath.Join(hooksDir, "qemu.d", e.Name())) {
+			return true
+		}
+	}
+	return false
+}
+
+var versionRE = regexp.MustCompile(`\) (\d+)\.(\d+)\.`)
+
+// qemuDLayout decides whether the hook goes into hooks/qemu.d (libvirt >= 6.5): yes when the
+// directory exists, else by the daemon's version when it can be asked (a real root only).
+func qemuDLayout(root, qemuD string) (bool, string) {
+	if st, err := os.Stat(qemuD); err == nil && st.IsDir() {
+		return true, "hooks/qemu.d exists"
+	}
+	if root != "/" {
+		return false, "no hooks/qemu.d in the tree"
+	}
+	for _, d := range []string{"libvirtd", "virtqemud"} {
+		b, err := exec.Command(d, "--version").Output()
+		if err != nil {
+			continue
+		}
+		m := versionRE.FindSubmatch(b)
+		if m == nil {
+			continue
+		}
+		maj, _ := strconv.Atoi(string(m[1]))
+		min, _ := strconv.Atoi(string(m[2]))
+		v := fmt.Sprintf("libvirt %d.%d", maj, min)
+		if maj > 6 || (maj == 6 && min >= 5) {
+			return true, v + " runs hooks/qemu.d"
+		}
+		return false, v + " has no hooks/qemu.d (6.5 added it)"
+	}
+	return false, "libvirt's version is unknown"
+}
+
+// relink points link at target, replacing an older link atomically.
+func relink(link, target string) error {
+	if cur, err := os.Readlink(link); err == nil && cur == target {
+		return nil
+	}
+	tmp := link + ".vf-new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
+}
+
+func copyExecutable(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	tmp := to + ".vf-new"
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	_, cerr := io.Copy(dst, src)
+	serr := dst.Sync()
+	if err := errors.Join(cerr, serr, dst.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, to) // a running hook keeps its old inode
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".vf-new"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// findDaemon finds the running libvirtd or virtqemud from its pid file under root.
+func findDaemon(root string) (string, int, error) {
+	var looked []string
+	for _, name := range []string{"libvirtd", "virtqemud"} {
+		for _, dir := range []string{"run", "run/libvirt"} {
+			p := filepath.Join(root, dir, name+".pid")
+			looked = append(looked, p)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 1 {
+				continue
+			}
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if err != nil || !bytes.Equal(bytes.TrimSpace(comm), []byte(name)) {
+				continue
+			}
+			return name, pid, nil
+		}
+	}
+	return "", 0, fmt.Errorf("no running libvirtd or virtqemud (looked for %s)", strings.Join(looked, ", "))
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/policy"
+)
+
+// rootFlag is the --root flag of the commands that read this host's libvirt and virt-failover
+// state: a tree to use instead of /.
+func rootFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:      "root",
+		Usage:     "the host's tree: DIR/etc/libvirt, DIR/run/libvirt, DIR/etc/virt-failover and the policy's state dir under DIR (for tests)",
+		Value:     "/",
+		TakesFile: true,
+	}
+}
+
+// host is where a command finds this host's policy, running domains and claims.
+type host struct {
+	root       string
+	policyPath string
+	statusDir  string
+	pol        *policy.Policy
+}
+
+// underRoot maps a path of the host (like /var/lib/virt-failover) into the tree; a path already
+// inside it is kept.
+func underRoot(root, p string) string {
+	if root == "/" || root == "" {
+		return p
+	}
+	if rel, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(rel, "..") {
+		return p
+	}
+	return filepath.Join(root, p)
+}
+
+// loadHost reads the policy named by --policy (default: the root's etc/virt-failover/policy.toml)
+// and maps its state directory into --root.
+func loadHost(cmd *cli.Command) (*host, error) {
+	root, err := filepath.Abs(cmd.String("root"))
+	if err != nil {
+		return nil, usageError("--root: %v", err)
+	}
+	h := &host{root: root, policyPath: cmd.String("policy"), statusDir: underRoot(root, hooks.DefaultStatusDir)}
+	if !cmd.IsSet("policy") {
+		h.policyPath = underRoot(root, policy.DefaultPath)
+	}
+	h.pol, err = policy.Load(h.policyPath)
+	if err != nil {
+		return nil, policyError(err)
+	}
+	h.pol.State.Dir = underRoot(root, h.pol.State.Dir)
+	return h, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show this host's pools: every resource free, claimed, pending or in use, and the claims with their domains and ages",
+		Description: "Reads the pools from sysfs, the claims from the ledger in the policy's state dir and the running\n" +
+			"guests from libvirt's status files, as the hook does; it never calls libvirt.",
+		Flags: []cli.Flag{policyFlag(), rootFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Present() {
+				return usageError("status: takes no arguments")
+			}
+			h, err := loadHost(cmd)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			st, err := hooks.HostStatus(h.pol, h.statusDir, now)
+			if err != nil {
+				return &cliError{err: err, code: exitFailed}
+			}
+			out := cmd.Root().Writer
+			if cmd.Bool("json") {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(out, st, now)
+			return nil
+		},
+	}
+}
+
+func printStatus(w io.Writer, st *hooks.Status, now time.Time) {
+	if len(st.Pools) == 0 {
+		fmt.Fprintf(w, "no pools in %s\n", st.Policy)
+	}
+	for _, p := range st.Pools {
+		var parts []string
+		for _, s := range []string{hooks.StateFree, hooks.StateClaimed, hooks.StatePending, hooks.StateInUse} {
+			if n := p.Counts[s]; n > 0 || s == hooks.StateFree {
+				parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		fmt.Fprintf(w, "pool %s: %d resource(s): %s\n", p.Name, p.Counts["total"], strings.Join(parts, ", "))
+		if len(p.Resources) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RESOURCE\tSTATE\tDOMAIN\tDEVICE\tAGE\tDETAIL")
+		for _, r := range p.Resources {
+			age := "-"
+			if r.Since != nil {
+				age = hooks.Age(now.Sub(*r.Since))
+			}
+			var detail []string
+			if r.PF != "" && r.VF != nil {
+				detail = append(detail, "VF "+strconv.Itoa(*r.VF)+" of "+r.PF)
+			}
+			if r.Driver != "" {
+				detail = append(detail, r.Driver)
+			}
+			if r.Note != "" {
+				detail = append(detail, r.Note)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, dash(r.Domain), dash(r.Device), age, strings.Join(detail, ", "))
+		}
+		tw.Flush()
+	}
+	var other []hooks.ClaimStatus
+	for _, c := range st.Claims {
+		if c.Status != ledger.Live || !c.Known {
+			other = append(other, c)
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintln(w, "other claims (stale and expired ones hold nothing; \"virt-failover claims prune\" removes them):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range other {
+			why := string(c.Status)
+			if !c.Known {
+				why += ", in no pool"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Pool, c.Resource, why, c.Domain, c.Alias, hooks.Age(now.Sub(c.Time)))
+		}
+		tw.Flush()
+	}
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+	for _, p := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", p)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

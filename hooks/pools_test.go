@@ -1,0 +1,554 @@
+package hooks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
+	"github.com/virt-failover/virt-failover/internal/vfmac"
+)
+
+// poolEnv is a host with a fake sysfs (PF enp3s0f0 with VFs 0000:03:10.0-.3, the first bound to
+// vfio-pci), a status directory and a claims ledger, all in a temporary directory.
+type poolEnv struct {
+	*env
+	sys, status, state string
+	mac                *vfmac.Fake
+	now                time.Time
+}
+
+const pfTree = "enp3s0f0"
+
+func newPoolEnv(t *testing.T, policyBody string) *poolEnv {
+	t.Helper()
+	dir := t.TempDir()
+	pe := &poolEnv{sys: filepath.Join(dir, "sys"), status: filepath.Join(dir, "run"), state: filepath.Join(dir, "state"),
+		mac: &vfmac.Fake{}, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
+	pf := sysfstest.PFWithVFs(pfTree, 3, 4, "ixgbe", "ixgbevf")
+	pf.VFs[0].Driver, pf.VFs[0].Netdev = "vfio-pci", ""
+	if err := sysfstest.Build(pe.sys, sysfstest.Tree{PFs: []sysfstest.PF{pf}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(pe.status, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pe.env = newEnv(t, fmt.Sprintf("[host]\nsysfs_root = %q\n[state]\ndir = %q\n%s", pe.sys, pe.state, policyBody))
+	return pe
+}
+
+func (pe *poolEnv) hook(dom, op, subop string, stdin []byte, dry bool) result {
+	pe.t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", dom, op, subop, "-"}, Options{
+		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		ReadTimeout: 5 * time.Second, StatusDir: pe.status, VFMAC: pe.mac, DryRun: dry,
+		Now: func() time.Time { return pe.now },
+	})
+	return result{code, out.String(), errb.String()}
+}
+
+func (pe *poolEnv) claims() []ledger.Claim {
+	pe.t.Helper()
+	var out []ledger.Claim
+	l := ledger.Open(pe.state)
+	l.Now = func() time.Time { return pe.now }
+	if err := l.View(func(tx *ledger.Tx) error { out = tx.Claims(); return nil }); err != nil {
+		pe.t.Fatal(err)
+	}
+	return out
+}
+
+// running writes a status file for a domain libvirt runs.
+func (pe *poolEnv) running(name, uuid, devices string) {
+	pe.t.Helper()
+	doc := fmt.Sprintf("<domstatus state='running' reason='booted' pid='42'>\n  <domain type='kvm' id='3'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n    <devices>\n%s    </devices>\n  </domain>\n</domstatus>\n", name, uuid, devices)
+	if err := os.WriteFile(filepath.Join(pe.status, name+".xml"), []byte(doc), 0o600); err != nil {
+		pe.t.Fatal(err)
+	}
+}
+
+// vfDomain is a domain with a hostdev-interface primary on VF addr, paired with a virtio standby.
+func vfDomain(name, uuid, addr, primary string) []byte {
+	var dom, bus, slot, fn string
+	fmt.Sscanf(strings.NewReplacer(":", " ", ".", " ").Replace(addr), "%s %s %s %s", &dom, &bus, &slot, &fn)
+	src := fmt.Sprintf("<address type='pci' domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/>", dom, bus, slot, fn)
+	var prim string
+	switch primary {
+	case "interface":
+		prim = `    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:6d:90:02'/>
+      <source>
+        ` + src + `
+      </source>
+      <alias name='ua-pri0'/>
+      <teaming type='transient' persistent='ua-sby0'/>
+      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </interface>
+`
+	case "hostdev":
+		prim = `    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source>
+        ` + src + `
+      </source>
+      <alias name='ua-pri0'/>
+      <teaming type='transient' persistent='ua-sby0'/>
+      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </hostdev>
+`
+	}
+	return []byte(`<domain type='kvm'>
+  <name>` + name + `</name>
+  <uuid>` + uuid + `</uuid>
+  <memory unit='KiB'>393216</memory>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+  </os>
+  <metadata>
+    <vfo:failover xmlns:vfo='http://virt-failover.org/xmlns/domain/1.0' version='v0.1.0'>
+      <vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:02' pool='fabric'/>
+    </vfo:failover>
+  </metadata>
+  <devices>
+    <interface type='network'>
+      <mac address='52:54:00:6d:90:02'/>
+      <source network='lan'/>
+      <model type='virtio'/>
+      <alias name='ua-sby0'/>
+      <teaming type='persistent'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+` + prim + `  </devices>
+</domain>
+`)
+}
+
+const (
+	uuidWeb = "5f1c2c8e-2b0a-4f4e-9a57-1d0e6f0c9a11"
+	uuidDB  = "5f1c2c8e-2b0a-4f4e-9a57-1d0e6f0c9a22"
+)
+
+const fabricPF = "[pools.fabric]\npf = [\"enp3s0f0\"]\n"
+
+func TestMigrateRemapsToAFreeVF(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	in := vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface") // the source's VF
+	r := pe.hook("web-01", "migrate", "begin", in, false)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	// 03:02.0 is bound to vfio-pci with no guest (managed='yes' would rebind it): 03:02.1 it is.
+	want := strings.Replace(string(in), "<address type='pci' domain='0x0000' bus='0x81' slot='0x10' function='0x0'/>",
+		"<address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/>", 1)
+	if r.stdout != want {
+		t.Fatalf("output is not the input with only the host address changed:\n%s", r.stdout)
+	}
+	rec := pe.last()
+	if rec.Decision != Rewrite || len(rec.Changes) != 1 || rec.Changes[0] != "interface ua-pri0: source address 0000:81:10.0 -> 0000:03:02.1 (pool fabric)" {
+		t.Errorf("record changes %q", rec.Changes)
+	}
+	if len(rec.Claims) != 1 || rec.Claims[0] != "fabric: 0000:03:02.1 for web-01 ua-pri0 (pending)" {
+		t.Errorf("record claims %q", rec.Claims)
+	}
+	c := pe.claims()
+	if len(c) != 1 || c[0].State != ledger.Pending || c[0].UUID != uuidWeb || !c[0].Expires.Equal(pe.now.Add(10*time.Minute)) {
+		t.Fatalf("claims %+v", c)
+	}
+	if len(pe.mac.Set) != 0 {
+		t.Errorf("libvirt programs an <interface type='hostdev'>'s MAC itself; the hook set %v", pe.mac.Set)
+	}
+
+	// prepare confirms it; release frees it.
+	r = pe.hook("web-01", "prepare", "begin", []byte(r.stdout), false)
+	if r.code != 0 {
+		t.Fatalf("prepare: %d %s", r.code, r.stderr)
+	}
+	if c := pe.claims(); len(c) != 1 || c[0].State != ledger.Confirmed || c[0].Resource != "0000:03:02.1" {
+		t.Fatalf("after prepare: %+v", c)
+	}
+	if rec := pe.last(); len(rec.Claims) != 1 || !strings.HasSuffix(rec.Claims[0], "(confirmed)") {
+		t.Errorf("prepare record %+v", rec)
+	}
+	r = pe.hook("web-01", "release", "end", []byte(want), false)
+	if r.code != 0 || len(pe.claims()) != 0 {
+		t.Fatalf("release: %d %q, claims %+v", r.code, r.stderr, pe.claims())
+	}
+	if rec := pe.last(); len(rec.Releases) != 1 || rec.Releases[0] != "fabric: 0000:03:02.1 for web-01 ua-pri0 (confirmed)" {
+		t.Errorf("release record %+v", rec.Releases)
+	}
+}
+
+func TestMigrateKeepsAFreeIncomingVF(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:03:02.3", "interface"), false)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("code %d stdout %q stderr %q: a free VF of the pool stays, and nothing is printed", r.code, r.stdout, r.stderr)
+	}
+	if rec := pe.last(); rec.Decision != Pass || len(rec.Claims) != 1 || !strings.Contains(rec.Claims[0], "0000:03:02.3") {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestMigrateRefusesWhenThePoolIsExhausted(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	// 03:02.0 is bound to vfio-pci with no guest; a running guest holds 03:02.1 without a claim;
+	// db-01 has 03:02.2 confirmed and app-01 03:02.3 pending.
+	pe.running("other", "uuid-other", "      <hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x03' slot='0x02' function='0x1'/></source></hostdev>\n")
+	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.2", "interface"), false); r.code != 0 {
+		t.Fatalf("db-01 prepare: %s", r.stderr)
+	}
+	if r := pe.hook("app-01", "migrate", "begin", vfDomain("app-01", "uuid-app", "0000:81:10.0", "interface"), false); r.code != 0 {
+		t.Fatalf("app-01 migrate: %s", r.stderr)
+	}
+	before := pe.claims()
+	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
+	if r.code != 1 || r.stdout != "" {
+		t.Fatalf("code %d stdout %q", r.code, r.stdout)
+	}
+	first, rest, _ := strings.Cut(r.stderr, "\n")
+	want := "virt-failover: qemu web-01 migrate begin: refused: no free VF in pool 'fabric' on this host for interface ua-pri0 (4 of 4 taken: 1 claimed, 1 pending, 2 in use)"
+	if first != want {
+		t.Errorf("first line\n got %q\nwant %q", first, want)
+	}
+	if !strings.HasPrefix(rest, `virt-failover: hint: "virt-failover status" lists the claims`) {
+		t.Errorf("hint %q", rest)
+	}
+	if after := pe.claims(); len(after) != len(before) {
+		t.Errorf("a refusal changed the claims: %+v", after)
+	}
+	if rec := pe.last(); rec.Decision != Refuse || len(rec.Claims) != 0 {
+		t.Errorf("record %+v", rec)
+	}
+	// Once app-01's pending claim expires, its VF is free again.
+	pe.now = pe.now.Add(11 * time.Minute)
+	if r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false); r.code != 0 ||
+		!strings.Contains(r.stdout, "bus='0x03' slot='0x02' function='0x3'") {
+		t.Fatalf("after expiry: %d %q", r.code, r.stderr)
+	}
+}
+
+func TestPlainHostdevGetsTheStandbyMAC(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "hostdev"), false)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	if got := pe.mac.Set["enp3s0f0/1"]; got != "52:54:00:6d:90:02" || len(pe.mac.Set) != 1 {
+		t.Errorf("MACs set %v, want VF 1 of enp3s0f0 = 52:54:00:6d:90:02", pe.mac.Set)
+	}
+	if rec := pe.last(); len(rec.Actions) != 1 || rec.Actions[0] != "hostdev ua-pri0: VF 1 of enp3s0f0 (0000:03:02.1) MAC set to 52:54:00:6d:90:02" {
+		t.Errorf("actions %q", rec.Actions)
+	}
+	pe.hook("web-01", "release", "end", vfDomain("web-01", uuidWeb, "0000:03:02.1", "hostdev"), false)
+
+	// A MAC the PF refuses refuses the migration, and takes no claim.
+	pe.mac.Fail = errors.New("operation not supported")
+	r = pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "hostdev"), false)
+	if r.code != 1 || !strings.Contains(r.stderr, "refused: hostdev ua-pri0: setting the MAC of VF 1 of enp3s0f0 (0000:03:02.1) to 52:54:00:6d:90:02 failed: operation not supported; the guest would never pair it") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	if c := pe.claims(); len(c) != 0 {
+		t.Errorf("claims after the refusal: %+v", c)
+	}
+}
+
+func TestPrepareRefusesAResourceThisHostDoesNotHave(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	// The persistent definition copied from the source by virsh migrate --persistent.
+	r := pe.hook("web-01", "prepare", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
+	if r.code != 1 {
+		t.Fatalf("code %d", r.code)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if lines[0] != "virt-failover: qemu web-01 prepare begin: refused: interface ua-pri0 uses VF 0000:81:10.0, which is not in pool 'fabric' on this host" {
+		t.Errorf("first line %q", lines[0])
+	}
+	want := `virt-failover: hint: VF 0000:03:02.1 is free in pool 'fabric': run "virsh edit web-01" and set <address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/> in the <source> of interface ua-pri0`
+	if len(lines) < 2 || lines[1] != want {
+		t.Errorf("hint\n got %q\nwant %q", lines[1:], want)
+	}
+	if len(pe.claims()) != 0 {
+		t.Error("a refused prepare claimed")
+	}
+	// Claimed by another domain: refused too, naming the holder.
+	pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false)
+	r = pe.hook("web-01", "prepare", "begin", vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"), false)
+	if r.code != 1 || !strings.Contains(r.stderr, "refused: interface ua-pri0 uses VF 0000:03:02.1 of pool 'fabric', which is claimed by db-01 (ua-pri0)\n") ||
+		!strings.Contains(r.stderr, "VF 0000:03:02.2 is free") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestReconnectRebuildsClaimsAndNeverFails(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	dom := vfDomain("web-01", uuidWeb, "0000:03:02.0", "interface") // bound to vfio-pci: it runs
+	pe.running("web-01", uuidWeb, "")
+	r := pe.hook("web-01", "reconnect", "begin", dom, false)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	if c := pe.claims(); len(c) != 1 || c[0].Resource != "0000:03:02.0" || c[0].State != ledger.Confirmed {
+		t.Fatalf("claims %+v", c)
+	}
+	// A resource another live claim holds: reported, still exit 0.
+	r = pe.hook("db-01", "reconnect", "begin", vfDomain("db-01", uuidDB, "0000:03:02.0", "interface"), false)
+	if r.code != 0 || !strings.Contains(r.stderr, "error (ignored: the reconnect operation never fails): claims: interface ua-pri0 uses VF 0000:03:02.0, but resource held by another claim: web-01 ua-pri0 holds 0000:03:02.0") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	// A broken ledger: still exit 0.
+	if err := os.WriteFile(filepath.Join(pe.state, ledger.FileName), []byte("{"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if r := pe.hook("web-01", "reconnect", "begin", dom, false); r.code != 0 {
+		t.Fatalf("reconnect with a broken ledger exited %d", r.code)
+	}
+}
+
+func TestDryRunTakesNoClaim(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "hostdev"), true)
+	if r.code != 0 {
+		t.Fatalf("code %d %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"-        <address type='pci' domain='0x0000' bus='0x81' slot='0x10' function='0x0'/>",
+		"+        <address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/>",
+		"dry run: would claim fabric: 0000:03:02.1 for web-01 ua-pri0 (pending)",
+		"dry run: hostdev ua-pri0: would set the MAC of VF 1 of enp3s0f0 (0000:03:02.1) to 52:54:00:6d:90:02",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if len(pe.claims()) != 0 || len(pe.mac.Set) != 0 {
+		t.Errorf("dry run claimed %+v or set MACs %v", pe.claims(), pe.mac.Set)
+	}
+	if _, err := os.Stat(pe.state); !os.IsNotExist(err) {
+		t.Errorf("dry run created the state directory")
+	}
+	// A dry release says what it would free and frees nothing.
+	pe.hook("web-01", "prepare", "begin", vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"), false)
+	r = pe.hook("web-01", "release", "end", vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"), true)
+	if !strings.Contains(r.stdout, "dry run: would release fabric: 0000:03:02.1 for web-01 ua-pri0 (confirmed)") || len(pe.claims()) != 1 {
+		t.Errorf("dry release: %q, claims %+v", r.stdout, pe.claims())
+	}
+}
+
+// emulatedDomain is the e2e guest's shape: an e1000e primary on a pool network, paired through
+// <qemu:override>, its pool named by the pair metadata.
+func emulatedDomain(name, uuid, network string) []byte {
+	return []byte(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>` + name + `</name>
+  <uuid>` + uuid + `</uuid>
+  <metadata>
+    <vfo:failover xmlns:vfo="http://virt-failover.org/xmlns/domain/1.0" version="v0.1.0">
+      <vfo:pair kind="net" standby="ua-sby0" primary="ua-pri0" mac="52:54:00:5f:00:10" pool="fabric"/>
+    </vfo:failover>
+  </metadata>
+  <devices>
+    <interface type='network'>
+      <source network='lan'/>
+      <mac address='52:54:00:5f:00:10'/>
+      <model type='virtio'/>
+      <teaming type='persistent'/>
+      <alias name='ua-sby0'/>
+    </interface>
+    <interface type='network'>
+      <source network='` + network + `'/>
+      <mac address='52:54:00:5f:00:10'/>
+      <model type='e1000e'/>
+      <rom enabled='no'/>
+      <alias name='ua-pri0'/>
+    </interface>
+  </devices>
+  <qemu:override>
+    <qemu:device alias='ua-pri0'>
+      <qemu:frontend>
+        <qemu:property name='failover_pair_id' type='string' value='ua-sby0'/>
+      </qemu:frontend>
+    </qemu:device>
+  </qemu:override>
+</domain>
+`)
+}
+
+func TestNetworkPoolRemapsTheEmulatedPrimaryOnly(t *testing.T) {
+	// [rewrite.networks] maps lan for the standby; the pool remaps the primary.
+	pe := newPoolEnv(t, "[pools.fabric]\nnetworks = [\"fabric-b1\", \"fabric-b2\"]\n[rewrite.networks]\n\"lan\" = \"lan-b\"\n\"fabric-a1\" = \"elsewhere\"\n")
+	in := emulatedDomain("vfo-guest", uuidWeb, "fabric-a1")
+	r := pe.hook("vfo-guest", "migrate", "begin", in, false)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	want := strings.Replace(strings.Replace(string(in), "<source network='lan'/>", "<source network='lan-b'/>", 1),
+		"<source network='fabric-a1'/>", "<source network='fabric-b1'/>", 1)
+	if r.stdout != want {
+		t.Fatalf("output:\n%s", r.stdout)
+	}
+	rec := pe.last()
+	if strings.Join(rec.Changes, "\n") != "interface ua-sby0: source network 'lan' -> 'lan-b'\ninterface ua-pri0: source network 'fabric-a1' -> 'fabric-b1' (pool fabric)" {
+		t.Errorf("changes %q", rec.Changes)
+	}
+	// The second guest gets the second network, the third none.
+	if r := pe.hook("g2", "migrate", "begin", emulatedDomain("g2", uuidDB, "fabric-a1"), false); !strings.Contains(r.stdout, "network='fabric-b2'") {
+		t.Fatalf("g2: %d %q", r.code, r.stderr)
+	}
+	r = pe.hook("g3", "migrate", "begin", emulatedDomain("g3", "uuid-g3", "fabric-a1"), false)
+	if r.code != 1 || !strings.Contains(r.stderr, "refused: no free network in pool 'fabric' on this host for interface ua-pri0 (2 of 2 taken: 2 pending)") {
+		t.Fatalf("g3: %d %q", r.code, r.stderr)
+	}
+}
+
+func TestHostdevNetworkPrimaryIsLeftAlone(t *testing.T) {
+	pe2 := newPoolEnv(t, fabricPF)
+	dom := []byte(`<domain type='kvm'><name>web-01</name><uuid>` + uuidWeb + `</uuid><metadata><vfo:failover xmlns:vfo='http://virt-failover.org/xmlns/domain/1.0'><vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' pool='fabric'/></vfo:failover></metadata><devices>
+<interface type='network'><mac address='52:54:00:6d:90:02'/><source network='lan'/><model type='virtio'/><alias name='ua-sby0'/><teaming type='persistent'/></interface>
+<interface type='network'><mac address='52:54:00:6d:90:02'/><source network='sriov-pool'/><alias name='ua-pri0'/><teaming type='transient' persistent='ua-sby0'/></interface>
+</devices></domain>`)
+	r := pe2.hook("web-01", "migrate", "begin", dom, false)
+	if r.code != 0 || r.stdout != "" || len(pe2.claims()) != 0 {
+		t.Fatalf("code %d stdout %q claims %+v", r.code, r.stdout, pe2.claims())
+	}
+}
+
+// TestFiftyHookProcessesRaceForFour runs 50 hook processes (this test binary re-executed, each
+// running hooks.Run for migrate begin of its own guest) against a pool of 4 VFs.
+func TestFiftyHookProcessesRaceForFour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 50 processes")
+	}
+	pe := newPoolEnv(t, "[pools.fabric]\naddresses = [\"0000:03:02.0\", \"0000:03:02.1\", \"0000:03:02.2\", \"0000:03:02.3\"]\n")
+	// All four VFs free: none bound to vfio-pci.
+	if err := sysfstest.Build(pe.sys, sysfstest.Tree{PFs: []sysfstest.PF{sysfstest.PFWithVFs(pfTree, 3, 4, "ixgbe", "ixgbevf")}}); err != nil {
+		t.Fatal(err)
+	}
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := os.Mkdir(gate, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]*bytes.Buffer, n)
+	for i := range n {
+		name := "g" + strconv.Itoa(i)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "HOOKS_TEST_WORKER=race", "HOOKS_GATE="+gate, "HOOKS_POLICY="+pe.policy,
+			"HOOKS_LOG="+pe.log, "HOOKS_STATUS="+pe.status, "HOOKS_DOMAIN="+name)
+		cmd.Stdin = bytes.NewReader(vfDomain(name, fmt.Sprintf("00000000-0000-0000-0000-%012d", i), "0000:81:10.0", "interface"))
+		outs[i] = &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = cmd
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		ready, _ := filepath.Glob(filepath.Join(gate, "ready-*"))
+		if len(ready) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d hook processes got ready", len(ready), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := os.WriteFile(filepath.Join(gate, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	won, refused := map[string]int{}, 0
+	for i, cmd := range cmds {
+		err := cmd.Wait()
+		out := outs[i].String()
+		var ee *exec.ExitError
+		switch {
+		case err == nil && strings.Contains(out, "<domain"):
+			for _, f := range []string{"0x0", "0x1", "0x2", "0x3"} {
+				if strings.Contains(out, "bus='0x03' slot='0x02' function='"+f+"'") {
+					won[f]++
+				}
+			}
+		case errors.As(err, &ee) && ee.ExitCode() == 1 &&
+			strings.HasPrefix(out, "virt-failover: qemu g"+strconv.Itoa(i)+" migrate begin: refused: no free VF in pool 'fabric' on this host for interface ua-pri0 (4 of 4 taken: 4 pending)\n"):
+			refused++
+		default:
+			t.Errorf("hook %d: %v: %s", i, err, out)
+		}
+	}
+	elapsed := time.Since(start)
+	if len(won) != 4 || refused != n-4 {
+		t.Fatalf("won %v, refused %d", won, refused)
+	}
+	for f, k := range won {
+		if k != 1 {
+			t.Errorf("function %s given %d times", f, k)
+		}
+	}
+	if c := pe.claims(); len(c) != 4 {
+		t.Fatalf("%d claims: %+v", len(c), c)
+	}
+	if recs := pe.records(); len(recs) != n {
+		t.Errorf("%d log lines for %d hooks", len(recs), n)
+	}
+	t.Logf("50 hook processes, pool of 4 VFs: 4 rewrote to distinct VFs, %d refused cleanly; all done %.0f ms after the gate opened",
+		refused, float64(elapsed.Microseconds())/1000)
+}
+
+func raceHookWorker() int {
+	gate := os.Getenv("HOOKS_GATE")
+	name := os.Getenv("HOOKS_DOMAIN")
+	if err := os.WriteFile(filepath.Join(gate, "ready-"+name), nil, 0o644); err != nil {
+		return 3
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(gate, "go")); err == nil {
+			break
+		}
+		if i > 60000 {
+			return 3
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return Run(Invocation{"qemu", name, "migrate", "begin", "-"}, Options{
+		PolicyPath: os.Getenv("HOOKS_POLICY"), LogFile: os.Getenv("HOOKS_LOG"), StatusDir: os.Getenv("HOOKS_STATUS"),
+		VFMAC: &vfmac.Fake{},
+	})
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("HOOKS_TEST_WORKER") == "race" {
+		os.Exit(raceHookWorker())
+	}
+	os.Exit(m.Run())
+}
+
+// A running domain's live XML (reconnect) shows an interface on a network in forward mode bridge
+// as type='bridge', the network still named in <source network>.
+func TestReconnectReadsTheLiveXML(t *testing.T) {
+	pe := newPoolEnv(t, "[pools.fabric]\nnetworks = [\"fabric-b1\"]\n")
+	live := strings.Replace(string(emulatedDomain("vfo-guest", uuidWeb, "fabric-b1")),
+		"<interface type='network'>\n      <source network='fabric-b1'/>",
+		"<interface type='bridge'>\n      <source network='fabric-b1' portid='0c5e9a4e-0d2b-4d33-9d55-6f1d8d0c6b11' bridge='vfbr0'/>", 1)
+	r := pe.hook("vfo-guest", "reconnect", "begin", []byte(live), false)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	if rec := pe.last(); rec.Decision != Pass || len(rec.Claims) != 1 || rec.Claims[0] != "fabric: fabric-b1 for vfo-guest ua-pri0 (confirmed)" {
+		t.Errorf("record %+v", rec)
+	}
+	// And another guest's status file with that shape makes the network in use.
+	pe.running("vfo-guest", uuidWeb, "      <interface type='bridge'><source network='fabric-b1' bridge='vfbr0'/></interface>\n")
+	pe.hook("vfo-guest", "release", "end", []byte(live), false)
+	r = pe.hook("g2", "migrate", "begin", emulatedDomain("g2", uuidDB, "fabric-a1"), false)
+	if r.code != 1 || !strings.Contains(r.stderr, "(1 of 1 taken: 1 in use)") {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}

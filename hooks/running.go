@@ -1,0 +1,154 @@
+package hooks
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/xmlxform"
+)
+
+// DefaultStatusDir is where libvirt keeps the status XML of the QEMU domains that run.
+const DefaultStatusDir = "/run/libvirt/qemu"
+
+// StatusDirFor returns the status directory of the libvirt whose hook is installed at argv0: the
+// run/libvirt/qemu of the same tree (failover-stack.md §1.1), as PolicyPathFor does for the policy.
+func StatusDirFor(argv0 string) string {
+	pol := PolicyPathFor(argv0, "")
+	if pol == "" {
+		return DefaultStatusDir
+	}
+	root := filepath.Dir(filepath.Dir(filepath.Dir(pol))) // ROOT/etc/virt-failover/policy.toml
+	return filepath.Join(root, "run/libvirt/qemu")
+}
+
+// Use is a host resource a running domain's device uses.
+type Use struct {
+	Kind   policy.ResourceKind
+	Name   string // PCI address, or network/bridge name
+	Device string // the device's alias, else its label
+}
+
+// RunningDomain is a domain libvirt runs, as its status file shows it.
+type RunningDomain struct {
+	Name, UUID string
+	File       string
+	XML        []byte // the <domain> element's bytes
+	Uses       []Use  // every interface source and assigned PCI device
+}
+
+// ReadRunning reads libvirt's status files of running domains (DIR/NAME.xml, a <domstatus> around
+// the live <domain>): the hook must not ask libvirt (failover-stack.md §1.7), and these files are
+// what libvirt itself reloads on restart. A missing directory means nothing runs.
+func ReadRunning(dir string) ([]RunningDomain, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []RunningDomain
+	var errs []error
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // the domain stopped meanwhile
+				errs = append(errs, err)
+			}
+			continue
+		}
+		doc, err := xmlxform.Parse(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%w", f, err))
+			continue
+		}
+		el := doc.Root
+		if el.Name.Local == "domstatus" {
+			el = el.Child("domain")
+		}
+		if el == nil || el.Name.Local != "domain" {
+			continue
+		}
+		rd := RunningDomain{File: f, XML: b[el.Span().Start:el.Span().End]}
+		if n := el.Child("name"); n != nil {
+			rd.Name = strings.TrimSpace(n.Text(doc))
+		}
+		if u := el.Child("uuid"); u != nil {
+			rd.UUID = strings.ToLower(strings.TrimSpace(u.Text(doc)))
+		}
+		rd.Uses = usesOf(el)
+		out = append(out, rd)
+	}
+	return out, errors.Join(errs...)
+}
+
+// usesOf lists the host resources the devices of a <domain> use.
+func usesOf(dom *xmlxform.Element) []Use {
+	devs := dom.Child("devices")
+	if devs == nil {
+		return nil
+	}
+	var out []Use
+	for _, dev := range devs.Children {
+		if dev.Name.Space != "" {
+			continue
+		}
+		name := policy.DeviceLabel(dev)
+		if a := dev.Child("alias"); a != nil {
+			if v, ok := a.Attr("name"); ok {
+				name = v
+			}
+		}
+		typ, _ := dev.Attr("type")
+		src := dev.Child("source")
+		switch {
+		case dev.Name.Local == "interface" && (typ == "network" || typ == "bridge") && src != nil:
+			// The live XML names both the network and its bridge (type='bridge' with
+			// <source network= bridge=>): a pool may list either.
+			for _, attr := range []string{"network", "bridge"} {
+				if v, ok := src.Attr(attr); ok {
+					out = append(out, Use{policy.KindNetwork, v, name})
+				}
+			}
+			// A hostdev network's live XML also carries the VF libvirt picked.
+			if a := src.Child("address"); a != nil {
+				if pci := policy.PCIAddress(a); pci != "" {
+					out = append(out, Use{policy.KindVF, pci, name})
+				}
+			}
+		case (dev.Name.Local == "interface" && typ == "hostdev") || (dev.Name.Local == "hostdev" && typ == "pci"):
+			if src != nil {
+				if pci := policy.PCIAddress(src.Child("address")); pci != "" {
+					out = append(out, Use{policy.KindVF, pci, name})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// usage indexes who uses what among the running domains, leaving out one domain (by UUID).
+type usage map[resKey][]string
+
+type resKey struct {
+	kind policy.ResourceKind
+	name string
+}
+
+func usageOf(running []RunningDomain, exceptUUID string) usage {
+	u := usage{}
+	for _, rd := range running {
+		if rd.UUID == exceptUUID && exceptUUID != "" {
+			continue
+		}
+		for _, use := range rd.Uses {
+			k := resKey{use.Kind, use.Name}
+			if !slices.Contains(u[k], rd.Name) {
+				u[k] = append(u[k], rd.Name)
+			}
+		}
+	}
+	return u
+}
