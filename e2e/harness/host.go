@@ -439,3 +439,43 @@ func (h *Host) Stop() {
 	}
 	unregister(h)
 }
+
+// MigrateWith live-migrates dom from h to the host to, peer to peer, like Migrate, with more virsh
+// migrate options (like --persistent). It returns virsh's combined output.
+func (h *Host) MigrateWith(ctx context.Context, dom string, to *Host, extra ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	args := append([]string{"-c", h.URI(), "migrate", "--live", "--p2p"}, extra...)
+	args = append(args, dom, to.P2PURI(), "tcp://"+to.MigIP)
+	cmd := exec.CommandContext(ctx, "virsh", args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		_, _ = h.Virsh(context.Background(), "domjobabort", dom)
+	}
+	return string(out), err
+}
+
+// BootXML starts a transient domain from its definition on h and waits until the serial log's
+// heartbeat shows the failover master with the primary enslaved.
+func (h *Host) BootXML(ctx context.Context, name string, def []byte, serial *Serial) (Heartbeat, error) {
+	path := filepath.Join(h.Dir, name+".xml")
+	if err := os.WriteFile(path, def, 0o644); err != nil {
+		return Heartbeat{}, err
+	}
+	mark := serial.Len()
+	if _, err := h.Virsh(ctx, "create", path); err != nil {
+		return Heartbeat{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	hb, err := serial.WaitHeartbeat(ctx, mark, "heartbeat with the primary enslaved to the failover master",
+		Heartbeat.PrimaryEnslaved)
+	if err != nil {
+		return hb, fmt.Errorf("booting %s on %s: %w", name, h.Name, err)
+	}
+	return hb, nil
+}
+
+// StateDir is the real path of the host's /var/lib/virt-failover, where its claims are.
+func (h *Host) StateDir() string { return h.Path("/var/lib/virt-failover") }

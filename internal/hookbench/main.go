@@ -1,9 +1,10 @@
 // Command hookbench measures whole-process latency of the hook as libvirt runs it (fork, exec,
 // stdin, exit) against baselines in the same run: /bin/true and a minimal static Go binary.
 //
-//	go run ./internal/hookbench -bin bin/virt-failover [-n 300]
+//	go run ./internal/hookbench -bin bin/virt-failover [-n 300] [-pools]
 //
-// It prints a Markdown table for docs/benchmarks.md.
+// It prints a Markdown table for docs/benchmarks.md. With -pools it measures the pool cases
+// instead: a 64-VF PF in a fake sysfs, claims in a real ledger (fsync included).
 package main
 
 import (
@@ -22,8 +23,13 @@ import (
 func main() {
 	bin := flag.String("bin", "bin/virt-failover", "the virt-failover binary to measure")
 	n := flag.Int("n", 300, "runs per case")
+	pools := flag.Bool("pools", false, "measure the pool cases (64-VF pool, claims ledger)")
 	flag.Parse()
-	if err := run(*bin, *n); err != nil {
+	do := run
+	if *pools {
+		do = runPools
+	}
+	if err := do(*bin, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "hookbench:", err)
 		os.Exit(1)
 	}
@@ -34,6 +40,8 @@ type benchCase struct {
 	path  string
 	args  []string
 	stdin []byte
+	reset func() error // before every run, not timed
+	exit  int          // the exit code the case expects
 }
 
 func run(bin string, n int) error {
@@ -74,13 +82,13 @@ func run(bin string, n int) error {
 	small := domainXML(2 << 10)
 	large := domainXML(10 << 10)
 	cases := []benchCase{
-		{"/bin/true", "/bin/true", nil, small},
-		{"minimal static Go binary (reads stdin)", minimal, nil, large},
-		{"virt-failover hook: started begin (no-op), 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "started", "begin", "-"}, large},
-		{"virt-failover hook: migrate begin, no mapping, 10 KB", abs, []string{"hook", "--policy", filepath.Join(dir, "absent.toml"), "qemu", "web-01", "migrate", "begin", "-"}, large},
-		{"virt-failover hook: migrate begin, rewrite, 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "migrate", "begin", "-"}, large},
-		{"as libvirt runs it (hooks/qemu): started begin, 10 KB", hook, []string{"web-01", "started", "begin", "-"}, large},
-		{"as libvirt runs it (hooks/qemu): migrate begin, 10 KB", hook, []string{"web-01", "migrate", "begin", "-"}, large},
+		{"/bin/true", "/bin/true", nil, small, nil, 0},
+		{"minimal static Go binary (reads stdin)", minimal, nil, large, nil, 0},
+		{"virt-failover hook: started begin (no-op), 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "started", "begin", "-"}, large, nil, 0},
+		{"virt-failover hook: migrate begin, no mapping, 10 KB", abs, []string{"hook", "--policy", filepath.Join(dir, "absent.toml"), "qemu", "web-01", "migrate", "begin", "-"}, large, nil, 0},
+		{"virt-failover hook: migrate begin, rewrite, 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "migrate", "begin", "-"}, large, nil, 0},
+		{"as libvirt runs it (hooks/qemu): started begin, 10 KB", hook, []string{"web-01", "started", "begin", "-"}, large, nil, 0},
+		{"as libvirt runs it (hooks/qemu): migrate begin, 10 KB", hook, []string{"web-01", "migrate", "begin", "-"}, large, nil, 0},
 	}
 	fmt.Printf("%d runs per case, %s/%s, %d CPUs, %s\n\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Println("| case | median | p95 | vs minimal Go |")
@@ -106,13 +114,23 @@ func run(bin string, n int) error {
 func measure(c benchCase, n int) (median, p95 time.Duration, err error) {
 	var times []time.Duration
 	for i := 0; i < n+n/10; i++ {
+		if c.reset != nil {
+			if err := c.reset(); err != nil {
+				return 0, 0, err
+			}
+		}
 		cmd := exec.Command(c.path, c.args...)
 		cmd.Stdin = bytes.NewReader(c.stdin)
 		var stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
 		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code, err = ee.ExitCode(), nil
+		}
+		if err != nil || code != c.exit {
+			return 0, 0, fmt.Errorf("exit %d, %v: %s", code, err, stderr.String())
 		}
 		if i >= n/10 { // the first tenth warms the page cache and is not counted
 			times = append(times, time.Since(start))
