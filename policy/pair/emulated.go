@@ -135,9 +135,10 @@ func (p *planner) pairEmulatedNew() error {
 		return err
 	}
 	changes = append(changes, "failover_pair_id "+sbyAlias+" on "+priAlias+" through <qemu:override>")
+	pool := p.primaryPool(p.existingRecords(), priAlias, "")
 	p.addPair(sby.El, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: "interface model '" + emulatedModel + "' (emulated)",
-		MAC: mac, Emulated: true, Changes: changes},
-		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac})
+		MAC: mac, Emulated: true, Pool: pool, Changes: changes},
+		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
 }
 
@@ -181,9 +182,10 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 				"write <rom enabled='no'/>")
 		}
 	}
+	pool := p.primaryPool(p.existingRecords(), priAlias, "")
 	p.addPair(sby, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
-		Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: mac, Emulated: true, Changes: changes},
-		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac})
+		Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: mac, Emulated: true, Pool: pool, Changes: changes},
+		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
 }
 

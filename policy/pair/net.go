@@ -364,18 +364,7 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 			fmt.Sprintf("set the VF's MAC on the host before the guest starts: ip link set PF vf N mac %s (or use <interface type='hostdev'>, whose MAC libvirt sets)", mac))
 	}
 
-	pool := p.opt.Pool
-	if pool == "" {
-		if rec := recs.byPrimary[priAlias]; rec != nil && attrOf(rec, "kind") == KindNet {
-			pool = attrOf(rec, "pool")
-		}
-	}
-	if pool == "" {
-		pool = pr.pool
-	}
-	if pool == "" {
-		pool = p.pol.Host.DefaultPool
-	}
+	pool := p.primaryPool(recs, priAlias, pr.pool)
 	p.addPair(pr.el, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
 		Changes: changes}, record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
@@ -553,4 +542,19 @@ func childPath(e *xmlxform.Element, names ...string) *xmlxform.Element {
 		e = e.Child(n)
 	}
 	return e
+}
+
+// primaryPool is the pool recorded for a NIC primary: --pool, else the one its record already
+// names, else the pool listing its network or VF (listed), else [host] default_pool.
+func (p *planner) primaryPool(recs *records, priAlias, listed string) string {
+	if p.opt.Pool != "" {
+		return p.opt.Pool
+	}
+	if rec := recs.byPrimary[priAlias]; rec != nil && attrOf(rec, "kind") == KindNet && attrOf(rec, "pool") != "" {
+		return attrOf(rec, "pool")
+	}
+	if listed != "" {
+		return listed
+	}
+	return p.pol.Host.DefaultPool
 }
