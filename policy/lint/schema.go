@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -17,11 +18,18 @@ type SchemaProblem struct {
 	Message string
 }
 
+// The patterns are compiled on first use: the hook links this package and starts for every
+// libvirt operation, and never reads validator output.
 var (
 	// /path/f.xml:5: element devices: Relax-NG validity error : Element domain failed to validate content
-	xmllintLine = regexp.MustCompile(`^.*?:(\d+): element ([^:\s]+): Relax-NG validity error : (.*)$`)
+	xmllintLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^.*?:(\d+): element ([^:\s]+): Relax-NG validity error : (.*)$`)
+	})
 	// Relax-NG validity error : Extra element devices in interleave
-	xmllintBare = regexp.MustCompile(`^Relax-NG validity error : (.*)$`)
+	xmllintBare = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Relax-NG validity error : (.*)$`) })
+	invalidAttr = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`Invalid attribute (\S+) for element (\S+)`)
+	})
 )
 
 // ParseValidatorOutput turns the output of virt-xml-validate (xmllint's RelaxNG messages) into
@@ -34,7 +42,7 @@ func ParseValidatorOutput(out string, failed bool) []SchemaProblem {
 	var pending []string
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimRight(line, "\r")
-		if m := xmllintLine.FindStringSubmatch(line); m != nil {
+		if m := xmllintLine().FindStringSubmatch(line); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			msg := m[3]
 			if len(pending) > 0 {
@@ -42,7 +50,7 @@ func ParseValidatorOutput(out string, failed bool) []SchemaProblem {
 				pending = nil
 			}
 			probs = append(probs, SchemaProblem{Line: n, Element: m[2], Message: msg})
-		} else if m := xmllintBare.FindStringSubmatch(line); m != nil {
+		} else if m := xmllintBare().FindStringSubmatch(line); m != nil {
 			pending = append(pending, m[1])
 		}
 	}
@@ -59,8 +67,6 @@ func ParseValidatorOutput(out string, failed bool) []SchemaProblem {
 	return probs
 }
 
-var invalidAttr = regexp.MustCompile(`Invalid attribute (\S+) for element (\S+)`)
-
 // schemaFindings places schema problems as precisely as the document allows: the named element on
 // the named line (its attribute when the message names one), else the line's first non-blank
 // byte, else the root element.
@@ -73,7 +79,7 @@ func schemaFindings(file string, doc *xmlxform.Doc, probs []SchemaProblem) []*Fi
 			for e := range doc.Elements() {
 				if e.QName == p.Element && doc.Pos(e.Start.Start).Line == p.Line {
 					off = e.Start.Start
-					if m := invalidAttr.FindStringSubmatch(p.Message); m != nil && m[2] == e.QName {
+					if m := invalidAttr().FindStringSubmatch(p.Message); m != nil && m[2] == e.QName {
 						for _, a := range e.Attrs {
 							if a.QName == m[1] {
 								off = a.Span.Start
