@@ -33,8 +33,9 @@ demo: deps build
 	VF_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
 bench: go-check modules build
-	$(GO) test -run '^$$' -bench . -benchmem ./xmlxform/ ./policy/ ./policy/lint/ ./hooks/
+	$(GO) test -run '^$$' -bench . -benchmem ./xmlxform/ ./policy/ ./policy/lint/ ./policy/pair/ ./hooks/ ./internal/ledger/
 	$(GO) run ./internal/hookbench -bin $(BIN)
+	$(GO) run ./internal/hookbench -bin $(BIN) -pools
 
 check: go-check modules
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
