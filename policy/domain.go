@@ -59,7 +59,7 @@ type Hostdev struct {
 // NewDomain builds the view of a parsed definition.
 func NewDomain(doc *xmlxform.Doc) *Domain {
 	d := &Domain{Doc: doc, Root: doc.Root, Aliases: map[string][]*xmlxform.Element{}, PairIDs: map[string]*xmlxform.Element{}}
-	if t := childPath(doc.Root, "os", "type"); t != nil {
+	if t := ChildPath(doc.Root, "os", "type"); t != nil {
 		d.Machine, _ = t.Attr("machine")
 	}
 	d.Devices = doc.Root.Child("devices")
@@ -108,9 +108,9 @@ func NewDomain(doc *xmlxform.Doc) *Domain {
 func newNIC(e *xmlxform.Element) *NIC {
 	n := &NIC{El: e}
 	n.Type, _ = e.Attr("type")
-	n.Model = attrOf(e.Child("model"), "type")
-	n.MAC = strings.ToLower(attrOf(e.Child("mac"), "address"))
-	n.Alias = attrOf(e.Child("alias"), "name")
+	n.Model = AttrOf(e.Child("model"), "type")
+	n.MAC = strings.ToLower(AttrOf(e.Child("mac"), "address"))
+	n.Alias = AttrOf(e.Child("alias"), "name")
 	if t := e.Child("teaming"); t != nil {
 		n.Teaming = t
 		n.TeamType, _ = t.Attr("type")
@@ -123,14 +123,14 @@ func newHostdev(e *xmlxform.Element) *Hostdev {
 	h := &Hostdev{El: e}
 	h.Mode, _ = e.Attr("mode")
 	h.Type, _ = e.Attr("type")
-	h.Alias = attrOf(e.Child("alias"), "name")
+	h.Alias = AttrOf(e.Child("alias"), "name")
 	if t := e.Child("teaming"); t != nil {
 		h.Teaming = t
 		h.TeamType, _ = t.Attr("type")
 		h.Persistent, _ = t.Attr("persistent")
 	}
 	if h.Type == "pci" {
-		h.Source = PCIAddress(childPath(e, "source", "address"))
+		h.Source = PCIAddress(ChildPath(e, "source", "address"))
 	}
 	return h
 }
@@ -185,7 +185,8 @@ func IsUserAlias(name string) bool {
 	return true
 }
 
-func attrOf(e *xmlxform.Element, name string) string {
+// AttrOf returns the attribute name of e, "" when e is nil or has none.
+func AttrOf(e *xmlxform.Element, name string) string {
 	if e == nil {
 		return ""
 	}
@@ -193,7 +194,8 @@ func attrOf(e *xmlxform.Element, name string) string {
 	return v
 }
 
-func childPath(e *xmlxform.Element, names ...string) *xmlxform.Element {
+// ChildPath follows child elements by name, nil when one is missing.
+func ChildPath(e *xmlxform.Element, names ...string) *xmlxform.Element {
 	for _, n := range names {
 		if e == nil {
 			return nil

@@ -20,7 +20,7 @@ func TestNewDomain(t *testing.T) {
 	if sby == nil || sby.Model != "virtio" || sby.TeamType != "persistent" || sby.MAC != "52:54:00:6d:90:02" {
 		t.Fatalf("standby %+v", sby)
 	}
-	if p := d.PairIDs["ua-pri0"]; p == nil || attrOf(p, "value") != "ua-sby0" {
+	if p := d.PairIDs["ua-pri0"]; p == nil || AttrOf(p, "value") != "ua-sby0" {
 		t.Fatalf("pair ids %v", d.PairIDs)
 	}
 	if len(d.Aliases["ua-pri0"]) != 1 {

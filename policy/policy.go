@@ -898,7 +898,7 @@ func (c *fileChecker) netName(path []string, s string) bool {
 
 // pciAddress checks a full PCI address, DDDD:BB:SS.F in hex, and returns it in lowercase.
 func (c *fileChecker) pciAddress(path []string, s string) (string, bool) {
-	if n, ok := normalPCIAddress(s); ok {
+	if n, ok := NormalPCIAddress(s); ok {
 		return n, true
 	}
 	c.add(path, `write the full address as "lspci -D" shows it: DDDD:BB:SS.F in hex, like "0000:03:02.1"`,
@@ -906,8 +906,9 @@ func (c *fileChecker) pciAddress(path []string, s string) (string, bool) {
 	return "", false
 }
 
-// normalPCIAddress parses DDDD:BB:SS.F (slot at most 1f, function at most 7) and lowercases it.
-func normalPCIAddress(s string) (string, bool) {
+// NormalPCIAddress parses a full host PCI address DDDD:BB:SS.F (slot at most 1f, function at most
+// 7) and lowercases it.
+func NormalPCIAddress(s string) (string, bool) {
 	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
 		return "", false
 	}

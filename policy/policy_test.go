@@ -804,9 +804,9 @@ func TestNormalPCIAddress(t *testing.T) {
 		{"", "", false},
 	}
 	for _, tc := range tests {
-		got, ok := normalPCIAddress(tc.in)
+		got, ok := NormalPCIAddress(tc.in)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("normalPCIAddress(%q) = %q, %t; want %q, %t", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("NormalPCIAddress(%q) = %q, %t; want %q, %t", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

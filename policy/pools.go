@@ -325,8 +325,8 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 				notes = append(notes, DeviceLabel(dev)+": on a hostdev network; libvirt picks its VF")
 				continue
 			case n.Type == "hostdev":
-				pd = &PoolDevice{Kind: KindVF, Primary: n.TeamType == "transient", Managed: attrOf(dev, "managed") == "yes"}
-				pd.source = childPath(dev, "source", "address")
+				pd = &PoolDevice{Kind: KindVF, Primary: n.TeamType == "transient", Managed: AttrOf(dev, "managed") == "yes"}
+				pd.source = ChildPath(dev, "source", "address")
 				pd.Current = PCIAddress(pd.source)
 			case n.Type == "network" || n.Type == "bridge":
 				// A running domain's live XML shows a network interface as its actual type (bridge
@@ -335,7 +335,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 				if onNetwork {
 					pd.Attr = "network"
 				}
-				pd.Current = attrOf(src, pd.Attr)
+				pd.Current = AttrOf(src, pd.Attr)
 			default:
 				continue
 			}
@@ -345,8 +345,8 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			if h.Type != "pci" {
 				continue
 			}
-			pd = &PoolDevice{Kind: KindVF, Primary: h.TeamType == "transient", Managed: attrOf(dev, "managed") == "yes", Alias: h.Alias}
-			pd.source = childPath(dev, "source", "address")
+			pd = &PoolDevice{Kind: KindVF, Primary: h.TeamType == "transient", Managed: AttrOf(dev, "managed") == "yes", Alias: h.Alias}
+			pd.source = ChildPath(dev, "source", "address")
 			pd.Current = PCIAddress(pd.source)
 			if pd.Primary {
 				pd.Plain = true
@@ -454,7 +454,7 @@ func orNone(s string) string {
 
 // splitPCI splits "dddd:bb:ss.f" into its parts, dropping leading zeros of the function.
 func splitPCI(a string) (dom, bus, slot, fn string, ok bool) {
-	n, ok := normalPCIAddress(a)
+	n, ok := NormalPCIAddress(a)
 	if !ok {
 		return "", "", "", "", false
 	}

@@ -76,7 +76,7 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 			var pr *nicPrimary
 			switch n.Type {
 			case "hostdev":
-				addr := policy.PCIAddress(childPath(dev, "source", "address"))
+				addr := policy.PCIAddress(policy.ChildPath(dev, "source", "address"))
 				seen[addr] = true
 				pr = &nicPrimary{el: dev, nic: n, host: "pci:" + addr, pool: poolOfVF[addr],
 					label: "interface type='hostdev' " + addr}
@@ -85,7 +85,7 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 					pr.label = "interface type='hostdev'"
 				}
 			case "network":
-				net := attrOf(dev.Child("source"), "network")
+				net := policy.AttrOf(dev.Child("source"), "network")
 				pool, ok := poolOfNet[net]
 				if !ok || n.TeamType == "persistent" {
 					continue
@@ -526,32 +526,14 @@ func describe(e *xmlxform.Element) string {
 	return "<" + e.QName + ">"
 }
 
-func attrOf(e *xmlxform.Element, name string) string {
-	if e == nil {
-		return ""
-	}
-	v, _ := e.Attr(name)
-	return v
-}
-
-func childPath(e *xmlxform.Element, names ...string) *xmlxform.Element {
-	for _, n := range names {
-		if e == nil {
-			return nil
-		}
-		e = e.Child(n)
-	}
-	return e
-}
-
 // primaryPool is the pool recorded for a NIC primary: --pool, else the one its record already
 // names, else the pool listing its network or VF (listed), else [host] default_pool.
 func (p *planner) primaryPool(recs *records, priAlias, listed string) string {
 	if p.opt.Pool != "" {
 		return p.opt.Pool
 	}
-	if rec := recs.byPrimary[priAlias]; rec != nil && attrOf(rec, "kind") == KindNet && attrOf(rec, "pool") != "" {
-		return attrOf(rec, "pool")
+	if rec := recs.byPrimary[priAlias]; rec != nil && policy.AttrOf(rec, "kind") == KindNet && policy.AttrOf(rec, "pool") != "" {
+		return policy.AttrOf(rec, "pool")
 	}
 	if listed != "" {
 		return listed

@@ -263,23 +263,7 @@ func normalPCIAddress(s string) (string, bool) {
 	if len(s) == 7 {
 		s = "0000:" + s
 	}
-	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
-		return "", false
-	}
-	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11} {
-		if !isHex(s[i]) {
-			return "", false
-		}
-	}
-	slot, _ := strconv.ParseUint(s[8:10], 16, 8)
-	if slot > 0x1f || s[11] > '7' {
-		return "", false
-	}
-	return strings.ToLower(s), true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	return policy.NormalPCIAddress(s)
 }
 
 func (p *planner) pos(e *xmlxform.Element) xmlxform.Pos {

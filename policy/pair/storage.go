@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
@@ -107,13 +108,13 @@ func (p *planner) pairStorage(stores []*storePrimary, recs *records) error {
 // findLUNDisk returns the disk that is already the virtio path of a storage primary: the one its
 // record names, else a <disk device='lun'> on the same LUN.
 func (p *planner) findLUNDisk(priAlias, lun string, recs *records) *xmlxform.Element {
-	if rec := recs.byPrimary[priAlias]; rec != nil && attrOf(rec, "kind") == KindStorage {
-		if owners := p.dom.Aliases[attrOf(rec, "standby")]; len(owners) == 1 && owners[0].Name.Local == "disk" && !p.claimed[owners[0]] {
+	if rec := recs.byPrimary[priAlias]; rec != nil && policy.AttrOf(rec, "kind") == KindStorage {
+		if owners := p.dom.Aliases[policy.AttrOf(rec, "standby")]; len(owners) == 1 && owners[0].Name.Local == "disk" && !p.claimed[owners[0]] {
 			return owners[0]
 		}
 	}
 	for _, d := range p.devicesNamed("disk") {
-		if dev, _ := d.Attr("device"); dev == "lun" && attrOf(d.Child("source"), "dev") == lun && !p.claimed[d] {
+		if dev, _ := d.Attr("device"); dev == "lun" && policy.AttrOf(d.Child("source"), "dev") == lun && !p.claimed[d] {
 			return d
 		}
 	}
@@ -149,17 +150,17 @@ func (p *planner) scsiState() *scsiState {
 	var slots []slot
 	for _, d := range p.devicesNamed("disk") {
 		t := d.Child("target")
-		dev := attrOf(t, "dev")
+		dev := policy.AttrOf(t, "dev")
 		if dev != "" {
 			s.names[dev] = true
 		}
-		if attrOf(t, "bus") != "scsi" {
+		if policy.AttrOf(t, "bus") != "scsi" {
 			continue
 		}
-		if a := d.Child("address"); a != nil && attrOf(a, "type") == "drive" {
-			c, err1 := strconv.Atoi(orZero(attrOf(a, "controller")))
-			u, err2 := strconv.Atoi(orZero(attrOf(a, "unit")))
-			if err1 == nil && err2 == nil && orZero(attrOf(a, "bus")) == "0" && orZero(attrOf(a, "target")) == "0" {
+		if a := d.Child("address"); a != nil && policy.AttrOf(a, "type") == "drive" {
+			c, err1 := strconv.Atoi(orZero(policy.AttrOf(a, "controller")))
+			u, err2 := strconv.Atoi(orZero(policy.AttrOf(a, "unit")))
+			if err1 == nil && err2 == nil && orZero(policy.AttrOf(a, "bus")) == "0" && orZero(policy.AttrOf(a, "target")) == "0" {
 				slots = append(slots, slot{c, u})
 			}
 		} else if i, ok := diskIndex(dev); ok {
@@ -167,9 +168,9 @@ func (p *planner) scsiState() *scsiState {
 		}
 	}
 	for _, h := range p.devicesNamed("hostdev") {
-		if a := h.Child("address"); a != nil && attrOf(a, "type") == "drive" {
-			c, err1 := strconv.Atoi(orZero(attrOf(a, "controller")))
-			u, err2 := strconv.Atoi(orZero(attrOf(a, "unit")))
+		if a := h.Child("address"); a != nil && policy.AttrOf(a, "type") == "drive" {
+			c, err1 := strconv.Atoi(orZero(policy.AttrOf(a, "controller")))
+			u, err2 := strconv.Atoi(orZero(policy.AttrOf(a, "unit")))
 			if err1 == nil && err2 == nil {
 				slots = append(slots, slot{c, u})
 			}
