@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -425,5 +426,42 @@ func TestPolicyNamesTheLogFile(t *testing.T) {
 	b, err := os.ReadFile(logFile)
 	if err != nil || bytes.Count(b, []byte("\n")) != 1 || !bytes.Contains(b, []byte(`"op":"started"`)) {
 		t.Fatalf("log %q, %v", b, err)
+	}
+}
+
+// libvirt hands the hook a blocking pipe: the deadline must hold on one too.
+func TestStalledBlockingPipeTimesOut(t *testing.T) {
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		t.Fatal(err)
+	}
+	r, w := os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "w")
+	defer r.Close()
+	defer w.Close()
+	if r.SetReadDeadline(time.Now()) == nil {
+		t.Skip("this platform polls blocking pipes already")
+	}
+	if _, err := w.Write([]byte("<domain")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := readInput(r, 1<<20, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "no end of input within 100ms") {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the deadline did not hold: %v", d)
+	}
+	// And a complete document on a blocking pipe is read whole.
+	var fds2 [2]int
+	if err := syscall.Pipe(fds2[:]); err != nil {
+		t.Fatal(err)
+	}
+	r2, w2 := os.NewFile(uintptr(fds2[0]), "stdin"), os.NewFile(uintptr(fds2[1]), "w")
+	defer r2.Close()
+	go func() { w2.Write([]byte("<domain/>")); w2.Close() }()
+	b, err := readInput(r2, 1<<20, 5*time.Second)
+	if err != nil || string(b) != "<domain/>" {
+		t.Fatalf("%q, %v", b, err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/diff"
@@ -386,9 +388,16 @@ func decideIncoming(r *run) outcome {
 
 // readInput reads all of r, at most max bytes, within timeout.
 func readInput(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
-	if f, ok := r.(*os.File); ok && f.SetReadDeadline(time.Now().Add(timeout)) == nil {
-		// Pipes from libvirt are pollable, so the deadline is enforced by the runtime poller.
-		return readCapped(f, max, timeout)
+	if f, ok := r.(*os.File); ok {
+		if f.SetReadDeadline(time.Now().Add(timeout)) == nil {
+			return readCapped(f, max, timeout)
+		}
+		// libvirt hands the hook a blocking pipe, which the runtime poller does not take. Made
+		// non-blocking it does, and the deadline then needs no second goroutine and timer thread
+		// (which cost more than the hook's own work).
+		if pf := pollable(f); pf != nil && pf.SetReadDeadline(time.Now().Add(timeout)) == nil {
+			return readCapped(pf, max, timeout)
+		}
 	}
 	type result struct {
 		b   []byte
@@ -406,6 +415,31 @@ func readInput(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
 		return nil, fmt.Errorf("no end of input within %s", timeout)
 	}
 }
+
+// pollable returns f reopened on the same descriptor in non-blocking mode when f is a pipe or a
+// socket, nil otherwise (regular files and terminals keep the blocking read).
+func pollable(f *os.File) *os.File {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return nil
+	}
+	fd := f.Fd()
+	if syscall.SetNonblock(int(fd), true) != nil {
+		return nil
+	}
+	pf := os.NewFile(fd, f.Name())
+	reopenedMu.Lock()
+	reopened = append(reopened, pf)
+	reopenedMu.Unlock()
+	return pf
+}
+
+// reopened keeps the files pollable made reachable: a collected *os.File closes its descriptor,
+// which is also f's.
+var (
+	reopenedMu sync.Mutex
+	reopened   []*os.File
+)
 
 func readCapped(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
