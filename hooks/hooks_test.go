@@ -465,3 +465,39 @@ func TestStalledBlockingPipeTimesOut(t *testing.T) {
 		t.Fatalf("%q, %v", b, err)
 	}
 }
+
+func TestRootFor(t *testing.T) {
+	for argv0, want := range map[string]string{
+		"/etc/libvirt/hooks/qemu":                  "",
+		"/etc/libvirt/hooks/qemu.d/virt-failover":  "",
+		"/srv/hostA/etc/libvirt/hooks/qemu":        "/srv/hostA",
+		"/srv/x/etc/libvirt/hooks/qemu.d/failover": "/srv/x",
+		"/usr/bin/virt-failover":                   "",
+	} {
+		if got := RootFor(argv0); got != want {
+			t.Errorf("RootFor(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+}
+
+// A hook in a tree whose policy cannot be read logs inside the tree, not to the system's log.
+func TestTreeHookLogsInTheTree(t *testing.T) {
+	root := t.TempDir()
+	pol := filepath.Join(root, "etc", "virt-failover", "policy.toml")
+	if err := os.MkdirAll(filepath.Dir(pol), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pol, []byte("[host]\nenable = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "release", "end", "-"}, Options{
+		PolicyPath: pol, Root: root, Stdin: bytes.NewReader(domain(t)), Stdout: &out, Stderr: &errb,
+	})
+	if code != 0 {
+		t.Fatalf("code %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var", "log", "libvirt", "virt-failover.log")); err != nil {
+		t.Fatalf("no log in the tree: %v (stderr %q)", err, errb.String())
+	}
+}

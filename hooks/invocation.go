@@ -72,3 +72,19 @@ func PolicyPathFor(argv0, fallback string) string {
 	etc := filepath.Dir(filepath.Dir(dir))
 	return filepath.Join(etc, "virt-failover", "policy.toml")
 }
+
+// RootFor returns the tree a hook installed at argv0 belongs to: DIR for
+// DIR/etc/libvirt/hooks/qemu, "" for the system's own /etc/libvirt/hooks/qemu or a path that is
+// not a hook's. Under a tree, the policy's default log file and state directory are in the tree too
+// (see Options.Root).
+func RootFor(argv0 string) string {
+	pol := PolicyPathFor(argv0, "")
+	if pol == "" {
+		return ""
+	}
+	root := filepath.Dir(filepath.Dir(filepath.Dir(pol))) // ROOT/etc/virt-failover/policy.toml
+	if root == "/" {
+		return ""
+	}
+	return root
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -28,6 +29,9 @@ const (
 // os.Stdout/os.Stderr.
 type Options struct {
 	PolicyPath string // default policy.DefaultPath
+	// Root is the tree a hook installed as ROOT/etc/libvirt/hooks/qemu belongs to (RootFor); ""
+	// for the system. The policy's default log file and state directory are taken under it.
+	Root string
 	// LogFile overrides the policy's [log] file; it is also where a hook whose policy cannot be
 	// read logs (else the default log file).
 	LogFile     string
@@ -116,6 +120,17 @@ func Run(inv Invocation, opts Options) int {
 	pol, perr := policy.Load(opts.PolicyPath)
 	if perr != nil {
 		pol = policy.Default()
+	}
+	if opts.Root != "" {
+		// A hook installed in a tree keeps its default log and state in that tree, also when its
+		// policy cannot be read.
+		def := policy.Default()
+		if pol.Log.File == def.Log.File {
+			pol.Log.File = filepath.Join(opts.Root, def.Log.File)
+		}
+		if pol.State.Dir == def.State.Dir {
+			pol.State.Dir = filepath.Join(opts.Root, def.State.Dir)
+		}
 	}
 	r.pol = pol
 	input, ierr := readInput(opts.Stdin, opts.MaxInput, opts.ReadTimeout)

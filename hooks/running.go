@@ -18,12 +18,10 @@ const DefaultStatusDir = "/run/libvirt/qemu"
 // StatusDirFor returns the status directory of the libvirt whose hook is installed at argv0: the
 // run/libvirt/qemu of the same tree (failover-stack.md §1.1), as PolicyPathFor does for the policy.
 func StatusDirFor(argv0 string) string {
-	pol := PolicyPathFor(argv0, "")
-	if pol == "" {
+	if PolicyPathFor(argv0, "") == "" {
 		return DefaultStatusDir
 	}
-	root := filepath.Dir(filepath.Dir(filepath.Dir(pol))) // ROOT/etc/virt-failover/policy.toml
-	return filepath.Join(root, "run/libvirt/qemu")
+	return filepath.Join("/", RootFor(argv0), DefaultStatusDir)
 }
 
 // Use is a host resource a running domain's device uses.

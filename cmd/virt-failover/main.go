@@ -32,6 +32,7 @@ func hookMain(args []string) int {
 	return hooks.Run(inv, hooks.Options{
 		PolicyPath: hooks.PolicyPathFor(args[0], policy.DefaultPath),
 		StatusDir:  hooks.StatusDirFor(args[0]),
+		Root:       hooks.RootFor(args[0]),
 		Version:    version(),
 	})
 }

@@ -75,6 +75,11 @@ func run(bin string, n int) error {
 		return err
 	}
 	logFile := filepath.Join(dir, "virt-failover.log")
+	// Nothing to map: the same log, no [rewrite] table.
+	nomap := filepath.Join(dir, "nomap.toml")
+	if err := os.WriteFile(nomap, []byte(fmt.Sprintf("[log]\nfile = %q\n", logFile)), 0o644); err != nil {
+		return err
+	}
 	if err := os.WriteFile(policy, []byte(fmt.Sprintf("[rewrite.networks]\n\"lan\" = \"lan-b\"\n[log]\nfile = %q\n", logFile)), 0o644); err != nil {
 		return err
 	}
@@ -85,7 +90,7 @@ func run(bin string, n int) error {
 		{"/bin/true", "/bin/true", nil, small, nil, 0},
 		{"minimal static Go binary (reads stdin)", minimal, nil, large, nil, 0},
 		{"virt-failover hook: started begin (no-op), 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "started", "begin", "-"}, large, nil, 0},
-		{"virt-failover hook: migrate begin, no mapping, 10 KB", abs, []string{"hook", "--policy", filepath.Join(dir, "absent.toml"), "qemu", "web-01", "migrate", "begin", "-"}, large, nil, 0},
+		{"virt-failover hook: migrate begin, no mapping, 10 KB", abs, []string{"hook", "--policy", nomap, "qemu", "web-01", "migrate", "begin", "-"}, large, nil, 0},
 		{"virt-failover hook: migrate begin, rewrite, 10 KB", abs, []string{"hook", "--policy", policy, "qemu", "web-01", "migrate", "begin", "-"}, large, nil, 0},
 		{"as libvirt runs it (hooks/qemu): started begin, 10 KB", hook, []string{"web-01", "started", "begin", "-"}, large, nil, 0},
 		{"as libvirt runs it (hooks/qemu): migrate begin, 10 KB", hook, []string{"web-01", "migrate", "begin", "-"}, large, nil, 0},
