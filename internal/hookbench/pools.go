@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/ledger"
@@ -94,23 +93,5 @@ func runPools(bin string, n int) error {
 		{"prepare begin: confirm the pending claim (63 others)", hook, args("prepare", "begin"), local, withClaims(63, ledger.Pending), 0},
 		{"release end: free the claim (63 others)", hook, args("release", "end"), local, withClaims(63, ledger.Confirmed), 0},
 	}
-	fmt.Printf("%d runs per case, %s/%s, %d CPUs, %s\n\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
-	fmt.Println("| case (as libvirt runs it, 10 KB domain) | median | p95 | vs minimal Go |")
-	fmt.Println("|---|---|---|---|")
-	var base time.Duration
-	for i, c := range cases {
-		med, p95, err := measure(c, n)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
-		}
-		if i == 1 {
-			base = med
-		}
-		ratio := "—"
-		if base > 0 && i >= 1 {
-			ratio = fmt.Sprintf("%.2fx", float64(med)/float64(base))
-		}
-		fmt.Printf("| %s | %s | %s | %s |\n", c.name, fmtDur(med), fmtDur(p95), ratio)
-	}
-	return nil
+	return printTable("case (as libvirt runs it, 10 KB domain)", cases, n)
 }
