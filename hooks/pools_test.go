@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/racegate"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 )
@@ -445,23 +446,10 @@ func TestFiftyHookProcessesRaceForFour(t *testing.T) {
 		cmd.Stdin = bytes.NewReader(vfDomain(name, fmt.Sprintf("00000000-0000-0000-0000-%012d", i), "0000:81:10.0", "interface"))
 		outs[i] = &bytes.Buffer{}
 		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		cmds[i] = cmd
 	}
-	for deadline := time.Now().Add(time.Minute); ; {
-		ready, _ := filepath.Glob(filepath.Join(gate, "ready-*"))
-		if len(ready) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d hook processes got ready", len(ready), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	start := time.Now()
-	if err := os.WriteFile(filepath.Join(gate, "go"), nil, 0o644); err != nil {
+	start, err := racegate.Start(gate, cmds, time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
 	won, refused := map[string]int{}, 0
@@ -503,19 +491,9 @@ func TestFiftyHookProcessesRaceForFour(t *testing.T) {
 }
 
 func raceHookWorker() int {
-	gate := os.Getenv("HOOKS_GATE")
 	name := os.Getenv("HOOKS_DOMAIN")
-	if err := os.WriteFile(filepath.Join(gate, "ready-"+name), nil, 0o644); err != nil {
+	if racegate.Wait(os.Getenv("HOOKS_GATE"), name, 30*time.Second) != nil {
 		return 3
-	}
-	for i := 0; ; i++ {
-		if _, err := os.Stat(filepath.Join(gate, "go")); err == nil {
-			break
-		}
-		if i > 60000 {
-			return 3
-		}
-		time.Sleep(500 * time.Microsecond)
 	}
 	return Run(Invocation{"qemu", name, "migrate", "begin", "-"}, Options{
 		PolicyPath: os.Getenv("HOOKS_POLICY"), LogFile: os.Getenv("HOOKS_LOG"), StatusDir: os.Getenv("HOOKS_STATUS"),

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virt-failover/virt-failover/internal/racegate"
 )
 
 // The tests below run real processes: the test binary re-executed with LEDGER_WORKER set.
@@ -50,21 +52,10 @@ func claimFree(tx *Tx, res []string, o Owner, st State) (string, bool, error) {
 // It prints "won R" or "refused" and exits 0; anything else is a failure.
 func raceWorker() int {
 	dir, id, gate := os.Getenv("LEDGER_DIR"), os.Getenv("LEDGER_ID"), os.Getenv("LEDGER_GATE")
-	// Say "ready", then wait for the gate to open: every process is loaded and waiting before any
-	// of them races.
-	if err := os.WriteFile(filepath.Join(gate, "ready-"+id), nil, 0o644); err != nil {
+	// Every process is loaded and waiting before any of them races.
+	if err := racegate.Wait(gate, id, 30*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
-	}
-	for i := 0; ; i++ {
-		if _, err := os.Stat(filepath.Join(gate, "go")); err == nil {
-			break
-		}
-		if i > 60000 {
-			fmt.Fprintln(os.Stderr, "the gate never opened")
-			return 2
-		}
-		time.Sleep(500 * time.Microsecond)
 	}
 	l := Open(dir)
 	var won string
@@ -105,23 +96,10 @@ func TestFiftyProcessesRaceForFour(t *testing.T) {
 			"LEDGER_GATE="+gate)
 		outs[i] = &bytes.Buffer{}
 		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		cmds[i] = cmd
 	}
-	for deadline := time.Now().Add(time.Minute); ; {
-		ready, _ := filepath.Glob(filepath.Join(gate, "ready-*"))
-		if len(ready) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d processes got ready", len(ready), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	start := time.Now()
-	must(t, os.WriteFile(filepath.Join(gate, "go"), nil, 0o644))
+	start, err := racegate.Start(gate, cmds, time.Minute)
+	must(t, err)
 	winners := map[string]int{}
 	refused := 0
 	for i, cmd := range cmds {
