@@ -1368,56 +1368,47 @@ func (sc *keyScanner) str() {
 	}
 }
 
+// items scans the comma-separated items of an array or inline table, from its opening bracket
+// to close, calling item at the start of each. An item that consumes nothing is skipped a byte at
+// a time, so malformed input cannot loop.
+func (sc *keyScanner) items(close byte, item func()) {
+	sc.next()
+	for {
+		sc.blank(true)
+		if !sc.more() {
+			return
+		}
+		switch sc.s[sc.i] {
+		case close:
+			sc.next()
+			return
+		case ',':
+			sc.next()
+			continue
+		}
+		from := sc.i
+		item()
+		if sc.i == from {
+			sc.next()
+		}
+	}
+}
+
 // value skips one value, recording array elements and inline-table keys under path.
 func (sc *keyScanner) value(path []string) {
 	switch sc.peek(0) {
 	case '"', '\'':
 		sc.str()
 	case '[':
-		sc.next()
-		for n := 0; ; {
-			sc.blank(true)
-			if !sc.more() {
-				return
-			}
-			switch sc.s[sc.i] {
-			case ']':
-				sc.next()
-				return
-			case ',':
-				sc.next()
-				continue
-			}
-			from := sc.i
+		n := 0
+		sc.items(']', func() {
 			ep := elemPath(path, n)
 			sc.record(ep, sc.here())
 			sc.value(ep)
 			n++
-			if sc.i == from {
-				sc.next()
-			}
-		}
+		})
 	case '{':
-		sc.next()
-		for {
-			sc.blank(true)
-			if !sc.more() {
-				return
-			}
-			switch sc.s[sc.i] {
-			case '}':
-				sc.next()
-				return
-			case ',':
-				sc.next()
-				continue
-			}
-			from := sc.i
-			sc.keyValue(path)
-			if sc.i == from {
-				sc.next()
-			}
-		}
+		sc.items('}', func() { sc.keyValue(path) })
 	default:
 		for sc.more() && !strings.ContainsRune(",]}#\n", rune(sc.s[sc.i])) {
 			sc.next()
