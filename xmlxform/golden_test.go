@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/virt-failover/virt-failover/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden out.xml files")
@@ -35,8 +37,8 @@ func TestGolden(t *testing.T) {
 	for _, script := range dirs {
 		dir := filepath.Dir(script)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			in := readFile(t, filepath.Join(dir, "in.xml"))
-			wantErr, hasErr := readOptional(t, filepath.Join(dir, "error.txt"))
+			in := golden.Read(t, filepath.Join(dir, "in.xml"))
+			wantErr, hasErr := golden.ReadOptional(t, filepath.Join(dir, "error.txt"))
 			outName := filepath.Join(dir, "out.xml")
 			out, edits, onlyValues, err := runScript(dir, in)
 			if hasErr {
@@ -63,12 +65,12 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			want, ok := readOptional(t, outName)
+			want, ok := golden.ReadOptional(t, outName)
 			if !ok {
 				want = in
 			}
 			if !bytes.Equal(out, want) {
-				t.Fatalf("output differs from %s:\n%s", outName, lineDiff(want, out))
+				t.Fatalf("output differs from %s:\n%s", outName, golden.LineDiff(want, out))
 			}
 			// Twice from the same input: the same bytes.
 			again, _, _, err := runScript(dir, in)
@@ -85,7 +87,7 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("a second pass over out.xml: %v", err)
 				}
 				if len(edits) > 0 || !bytes.Equal(again, out) {
-					t.Fatalf("a second pass over out.xml changed it:\n%s", lineDiff(out, again))
+					t.Fatalf("a second pass over out.xml changed it:\n%s", golden.LineDiff(out, again))
 				}
 			}
 		})
@@ -231,45 +233,4 @@ func runOp(tr *Transform, d *Doc, dir, line string, onlyValues *bool) error {
 		return fmt.Errorf("unknown operation %q", op)
 	}
 	return nil
-}
-
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readOptional(t *testing.T, name string) ([]byte, bool) {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, true
-}
-
-// lineDiff shows the first differing line of two documents, with line
-// ends visible.
-func lineDiff(want, got []byte) string {
-	wl := strings.SplitAfter(string(want), "\n")
-	gl := strings.SplitAfter(string(got), "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\nwant %q\ngot  %q\n--- got in full:\n%s", i+1, w, g, got)
-		}
-	}
-	return "(no line differs)"
 }

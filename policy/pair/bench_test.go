@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -17,7 +18,7 @@ var benchDomainOut = flag.String("benchdomain", "", "write the benchmarks' 10 KB
 // benchDomain is the virsh dumpxml golden grown to about 10 KB with more disks, as a domain with
 // a few volumes looks.
 func benchDomain(b *testing.B) []byte {
-	src := readFile(b, filepath.Join(goldenDir, "virsh-dumpxml", "in.xml"))
+	src := golden.Read(b, filepath.Join(goldenDir, "virsh-dumpxml", "in.xml"))
 	var disks bytes.Buffer
 	for i := 0; disks.Len()+len(src) < 10*1024; i++ {
 		fmt.Fprintf(&disks, `    <disk type='file' device='disk'>

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/policy/lint"
 	"github.com/virt-failover/virt-failover/xmlxform"
@@ -38,7 +39,7 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			opt.Version = testVersion
-			in := readFile(t, f)
+			in := golden.Read(t, f)
 			r, err := plan(t, in, policy.Default(), opt)
 			if err != nil {
 				t.Fatal(err)

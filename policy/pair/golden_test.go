@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -50,13 +51,13 @@ func goldenCases(t testing.TB) []goldenCase {
 	var cases []goldenCase
 	for _, in := range dirs {
 		dir := filepath.Dir(in)
-		c := goldenCase{name: filepath.Base(dir), dir: dir, in: readFile(t, in), pol: policy.Default()}
-		if b, ok := readOptional(t, filepath.Join(dir, "policy.toml")); ok {
+		c := goldenCase{name: filepath.Base(dir), dir: dir, in: golden.Read(t, in), pol: policy.Default()}
+		if b, ok := golden.ReadOptional(t, filepath.Join(dir, "policy.toml")); ok {
 			if c.pol, err = policy.Parse("policy.toml", b); err != nil {
 				t.Fatalf("%s: %v", dir, err)
 			}
 		}
-		args, _ := readOptional(t, filepath.Join(dir, "args"))
+		args, _ := golden.ReadOptional(t, filepath.Join(dir, "args"))
 		if c.opt, err = parseArgs(string(args)); err != nil {
 			t.Fatalf("%s/args: %v", dir, err)
 		}
@@ -126,7 +127,7 @@ func TestGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := plan(t, c.in, c.pol, c.opt)
-			wantErr, hasErr := readOptional(t, filepath.Join(c.dir, "error.txt"))
+			wantErr, hasErr := golden.ReadOptional(t, filepath.Join(c.dir, "error.txt"))
 			if hasErr {
 				want := strings.TrimSpace(string(wantErr))
 				if err == nil || !strings.Contains(err.Error(), want) {
@@ -149,14 +150,14 @@ func TestGolden(t *testing.T) {
 				writeOrRemove(t, outName, out, bytes.Equal(out, c.in))
 				writeOrRemove(t, warnName, []byte(warnings), warnings == "")
 			}
-			want, ok := readOptional(t, outName)
+			want, ok := golden.ReadOptional(t, outName)
 			if !ok {
 				want = c.in
 			}
 			if !bytes.Equal(out, want) {
-				t.Fatalf("output differs from %s:\n%s", outName, lineDiff(want, out))
+				t.Fatalf("output differs from %s:\n%s", outName, golden.LineDiff(want, out))
 			}
-			if wantW, _ := readOptional(t, warnName); string(wantW) != warnings {
+			if wantW, _ := golden.ReadOptional(t, warnName); string(wantW) != warnings {
 				t.Errorf("warnings differ from %s:\ngot:\n%s", warnName, warnings)
 			}
 			if r.Changed() != !bytes.Equal(out, c.in) {
@@ -182,7 +183,7 @@ func TestGolden(t *testing.T) {
 			}
 			if r3.Changed() {
 				again, _ := r3.Transform.Bytes()
-				t.Fatalf("pairing out.xml changes it:\n%s", lineDiff(out, again))
+				t.Fatalf("pairing out.xml changes it:\n%s", golden.LineDiff(out, again))
 			}
 			for _, pr := range r3.Pairs {
 				if len(pr.Changes) > 0 {
@@ -290,44 +291,4 @@ func writeOrRemove(t *testing.T, name string, b []byte, remove bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readOptional(t testing.TB, name string) ([]byte, bool) {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, true
-}
-
-// lineDiff shows the first differing line of two documents.
-func lineDiff(want, got []byte) string {
-	wl := strings.SplitAfter(string(want), "\n")
-	gl := strings.SplitAfter(string(got), "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\nwant %q\ngot  %q\n--- got in full:\n%s", i+1, w, g, got)
-		}
-	}
-	return "(no line differs)"
 }

@@ -4,17 +4,18 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy/lint"
 )
 
 // TestGoldenLint: what pair writes has no lint errors, under the policy it was paired with.
 func TestGoldenLint(t *testing.T) {
 	for _, c := range goldenCases(t) {
-		if _, bad := readOptional(t, filepath.Join(c.dir, "error.txt")); bad {
+		if _, bad := golden.ReadOptional(t, filepath.Join(c.dir, "error.txt")); bad {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			out, ok := readOptional(t, filepath.Join(c.dir, "out.xml"))
+			out, ok := golden.ReadOptional(t, filepath.Join(c.dir, "out.xml"))
 			if !ok {
 				out = c.in
 			}
