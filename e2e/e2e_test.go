@@ -102,44 +102,14 @@ func TestFailoverMigration(t *testing.T) {
 
 func setup(t *testing.T) *suite {
 	ctx := context.Background()
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outRoot := filepath.Join(root, "e2e", "out")
-	harness.SweepStale(outRoot, t.Logf)
-	run := os.Getenv("VF_E2E_OUT")
-	if run == "" {
-		run = filepath.Join(outRoot, "test-"+time.Now().Format("20060102-150405"))
-	}
-	if err := harness.ClaimRunDir(run); err != nil {
-		t.Fatal(err)
-	}
+	root, run := runDir(t, "test")
 	s := &suite{t: t, ctx: ctx, root: root, run: run}
-	t.Cleanup(func() {
-		s.pair.Stop()
-		if t.Failed() || os.Getenv("VF_E2E_KEEP") == "1" {
-			t.Logf("logs kept in %s", run)
-		} else {
-			_ = os.RemoveAll(run)
-		}
-	})
-
-	s.hook = os.Getenv("VF_BIN")
-	if s.hook == "" {
-		s.hook = filepath.Join(run, "virt-failover")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", s.hook, "./cmd/virt-failover")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the hook: %v\n%s", err, out)
-		}
-	} else if !filepath.IsAbs(s.hook) {
-		t.Fatalf("VF_BIN=%q: want an absolute path", s.hook)
-	}
-	s.stub = strings.HasSuffix(s.hook, "standin-hook.sh")
+	t.Cleanup(func() { s.pair.Stop() })
+	s.hook = hookUnderTest(t, root, run)
+	s.stub = harness.IsStandIn(s.hook)
 	t.Logf("hook under test: %s", s.hook)
 
+	var err error
 	s.img, err = guest.Build(ctx, guest.DefaultCacheDir(root), t.Logf)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/virt-failover/virt-failover/e2e/harness"
 )
@@ -26,39 +25,17 @@ func TestPairDefine(t *testing.T) {
 		t.Fatal("virt-xml-validate is not installed (Debian: libvirt-clients, with libxml2-utils)")
 	}
 	ctx := context.Background()
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outRoot := filepath.Join(root, "e2e", "out")
-	harness.SweepStale(outRoot, t.Logf)
-	run := filepath.Join(outRoot, "pair-"+time.Now().Format("20060102-150405"))
-	if err := harness.ClaimRunDir(run); err != nil {
-		t.Fatal(err)
-	}
-	bin := os.Getenv("VF_BIN")
-	if bin == "" || harness.IsStandIn(bin) {
-		bin = filepath.Join(run, "virt-failover")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/virt-failover")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building virt-failover: %v\n%s", err, out)
-		}
+	root, run := runDir(t, "pair")
+	bin := hookUnderTest(t, root, run)
+	if harness.IsStandIn(bin) {
+		bin = buildBinary(t, root, run)
 	}
 	h, err := harness.NewHost(ctx, harness.HostConfig{Name: "p", Dir: filepath.Join(run, "p"),
 		UUID: "6d3f5c0e-0a0a-4a1e-9e2e-00000000000c", Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		h.Stop()
-		if t.Failed() || os.Getenv("VF_E2E_KEEP") == "1" {
-			t.Logf("logs kept in %s", run)
-		} else {
-			_ = os.RemoveAll(run)
-		}
-	})
+	t.Cleanup(h.Stop)
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

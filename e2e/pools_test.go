@@ -64,37 +64,12 @@ func TestPools(t *testing.T) {
 
 func setupPools(t *testing.T) *poolSuite {
 	ctx := context.Background()
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outRoot := filepath.Join(root, "e2e", "out")
-	harness.SweepStale(outRoot, t.Logf)
-	run := filepath.Join(outRoot, "pools-"+time.Now().Format("20060102-150405"))
-	if err := harness.ClaimRunDir(run); err != nil {
-		t.Fatal(err)
-	}
+	root, run := runDir(t, "pools")
 	s := &poolSuite{t: t, ctx: ctx, run: run}
-	t.Cleanup(func() {
-		s.pair.Stop()
-		if t.Failed() || os.Getenv("VF_E2E_KEEP") == "1" {
-			t.Logf("logs kept in %s", run)
-		} else {
-			_ = os.RemoveAll(run)
-		}
-	})
-	s.bin = os.Getenv("VF_BIN")
+	t.Cleanup(func() { s.pair.Stop() })
+	s.bin = hookUnderTest(t, root, run)
 	if harness.IsStandIn(s.bin) {
 		t.Skip("pools need the real hook, not the stand-in")
-	}
-	if s.bin == "" {
-		s.bin = filepath.Join(run, "virt-failover")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", s.bin, "./cmd/virt-failover")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building virt-failover: %v\n%s", err, out)
-		}
 	}
 	img, err := guest.Build(ctx, guest.DefaultCacheDir(root), t.Logf)
 	if err != nil {

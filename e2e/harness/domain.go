@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"text/template"
-	"time"
 )
 
 // domainTemplate is where the test guest's definition starts: a plain domain with one virtio
@@ -159,20 +158,5 @@ func (h *Host) Boot(ctx context.Context, g Guest, serial *Serial) (Heartbeat, er
 	if err := os.MkdirAll(filepath.Dir(g.SerialLog), 0o755); err != nil {
 		return Heartbeat{}, err
 	}
-	path := filepath.Join(h.Dir, g.Name+".xml")
-	if err := os.WriteFile(path, xml, 0o644); err != nil {
-		return Heartbeat{}, err
-	}
-	mark := serial.Len()
-	if _, err := h.Virsh(ctx, "create", path); err != nil {
-		return Heartbeat{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	hb, err := serial.WaitHeartbeat(ctx, mark, "heartbeat with the primary enslaved to the failover master",
-		Heartbeat.PrimaryEnslaved)
-	if err != nil {
-		return hb, fmt.Errorf("booting %s on %s: %w", g.Name, h.Name, err)
-	}
-	return hb, nil
+	return h.BootXML(ctx, g.Name, xml, serial)
 }
