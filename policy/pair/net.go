@@ -76,7 +76,14 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 			var pr *nicPrimary
 			switch n.Type {
 			case "hostdev":
-				addr := policy.PCIAddress(policy.ChildPath(dev, "source", "address"))
+				src := policy.ChildPath(dev, "source", "address")
+				if _, err := policy.ReadPCIAddress(src); src != nil && err != nil {
+					if err := p.unreadableAddress(dev, "<interface type='hostdev'>", n.Teaming != nil, err); err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
+				addr := policy.PCIAddress(src)
 				seen[addr] = true
 				pr = &nicPrimary{el: dev, nic: n, host: "pci:" + addr, pool: poolOfVF[addr],
 					label: "interface type='hostdev' " + addr}
@@ -109,6 +116,13 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 		case "hostdev":
 			h := hds[dev]
 			if h.Mode != "" && h.Mode != "subsystem" || h.Type != "pci" {
+				continue
+			}
+			if h.Source == "" {
+				_, err := policy.ReadPCIAddress(policy.ChildPath(dev, "source", "address"))
+				if err := p.unreadableAddress(dev, "PCI <hostdev>", h.Teaming != nil, err); err != nil {
+					return nil, nil, err
+				}
 				continue
 			}
 			seen[h.Source] = true
@@ -146,6 +160,17 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 		}
 	}
 	return prims, stores, nil
+}
+
+// unreadableAddress deals with an assigned device (what: "PCI <hostdev>") whose host <address>
+// libvirt would not read (why): a teamed one is refused, another is left alone with a warning.
+func (p *planner) unreadableAddress(dev *xmlxform.Element, what string, teamed bool, why error) error {
+	hint := "failover takes a PCI device (a VF): give its <source> the host address lspci -D shows, like <address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/>"
+	if teamed {
+		return p.errorf(dev, hint, "a teamed %s has no host PCI address libvirt reads: %v", what, why)
+	}
+	p.warn(dev, fmt.Sprintf("a %s without a host PCI address libvirt reads (%v): left alone", what, why), hint)
+	return nil
 }
 
 // deviceElements returns the children of <devices> in no namespace.

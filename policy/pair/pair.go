@@ -258,9 +258,9 @@ func (p *planner) checkOptions() error {
 }
 
 // normalPCIAddress parses a host PCI address, DDDD:BB:SS.F or BB:SS.F (domain 0000), and returns
-// it as DDDD:BB:SS.F in lowercase.
+// its canonical spelling (policy.NormalPCIAddress), the one pair prints.
 func normalPCIAddress(s string) (string, bool) {
-	if len(s) == 7 {
+	if strings.Count(s, ":") == 1 {
 		s = "0000:" + s
 	}
 	return policy.NormalPCIAddress(s)

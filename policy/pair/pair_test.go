@@ -60,6 +60,10 @@ func TestRefusals(t *testing.T) {
 			"--emulated-primary is for a domain without assigned devices, and this one has interface type='hostdev' 0000:03:02.1", "without --emulated-primary"},
 		{"emulated-without-virtio", dom("    <interface type='network'><model type='e1000e'/></interface>\n"), Options{EmulatedPrimary: true},
 			"no virtio <interface> to make the standby", "<model type='virtio'/>"},
+		{"teamed-hostdev-bad-address", dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x100' slot='0' function='0'/></source><teaming type='transient' persistent='ua-s'/></hostdev>\n"),
+			Options{}, "a teamed PCI <hostdev> has no host PCI address libvirt reads: bus='0x100' slot='0x0' function='0x0' is out of range", "bus='0x03'"},
+		{"teamed-interface-usb", dom("    <interface type='hostdev'><source><address type='usb' bus='1' device='2'/></source><teaming type='transient' persistent='ua-s'/></interface>\n"),
+			Options{}, "a teamed <interface type='hostdev'> has no host PCI address libvirt reads: <address type='usb'> is not a PCI address", "bus='0x03'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := plan(t, tc.in, policy.Default(), tc.opt)
@@ -71,6 +75,42 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("got %q (hint %q), want %q (hint with %q)", pe.Msg, pe.Hint, tc.want, tc.hint)
 			}
 		})
+	}
+}
+
+// The --nic hint pair prints names the hostdev as Options.NICs takes it, whatever spelling of the
+// address the definition uses (libvirt reads decimal, 0x-hex and octal).
+func TestNICHintIsAccepted(t *testing.T) {
+	for _, addr := range []string{
+		"domain='0x0021' bus='222' slot='31' function='1'",
+		"domain='33' bus='0xDE' slot='037' function='0x1'",
+		"domain='0x00021' bus='0xde' slot='0x1f' function='1'",
+	} {
+		in := dom("    <hostdev mode='subsystem' type='pci'><source><address " + addr + "/></source></hostdev>\n")
+		r, err := plan(t, in, policy.Default(), Options{})
+		if err != nil || len(r.Warnings) != 1 {
+			t.Fatalf("%s: err %v, warnings %+v", addr, err, r.Warnings)
+		}
+		nic, ok := strings.CutPrefix(r.Warnings[0].Hint, "give --nic ")
+		nic, _, _ = strings.Cut(nic, " ")
+		if !ok || nic != "0021:de:1f.1" || !strings.HasPrefix(r.Warnings[0].Msg, "hostdev 0021:de:1f.1 ") {
+			t.Fatalf("%s: warning %+v, want hostdev 0021:de:1f.1 and its --nic", addr, r.Warnings[0])
+		}
+		r, err = plan(t, in, policy.Default(), Options{NICs: []string{nic}})
+		if err != nil || !r.Changed() || len(r.Pairs) != 1 || r.Pairs[0].Device != "hostdev 0021:de:1f.1" {
+			t.Fatalf("%s: --nic %s: err %v, pairs %+v", addr, nic, err, r)
+		}
+	}
+}
+
+// A hostdev whose address libvirt would not read is left alone, with a warning that says why and no
+// --nic hint it could not take.
+func TestHostdevUnreadableAddress(t *testing.T) {
+	in := dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='3b' slot='2' function='1'/></source></hostdev>\n")
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil || r.Changed() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].Msg, "bus='3b' is not a number libvirt reads") ||
+		strings.Contains(r.Warnings[0].Hint, "--nic") {
+		t.Fatalf("err %v, warnings %+v", err, r.Warnings)
 	}
 }
 
