@@ -36,3 +36,28 @@ func TestPairDocExample(t *testing.T) {
 		t.Errorf("docs/pair.md does not show the output of the example:\n%s", want)
 	}
 }
+
+// A refusal (here a domain that is not QEMU/KVM) exits 1 with the reason at its place and a hint,
+// and -w leaves the file as it was.
+func TestPairRefusalExit(t *testing.T) {
+	src, err := os.ReadFile("../../testdata/pair/libvirt-xen-refused/in.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "xen.xml")
+	if err := os.WriteFile(f, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-w"}, {"--check"}, {}} {
+		var stdout, stderr bytes.Buffer
+		code := runCLI(context.Background(), append(append([]string{programName, "pair", "--policy", "/dev/null", "--nic", "0000:01:1a.1"}, args...), f),
+			strings.NewReader(""), &stdout, &stderr)
+		want := "virt-failover: pair: " + f + ":1:1: a <domain type='xen'> cannot fail over: only QEMU/KVM guests can"
+		if code != exitFailed || !strings.HasPrefix(stderr.String(), want) || !strings.Contains(stderr.String(), "\nhint: ") || stdout.Len() > 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s\nwant exit %d and %q", args, code, stdout.String(), stderr.String(), exitFailed, want)
+		}
+	}
+	if got, _ := os.ReadFile(f); !bytes.Equal(got, src) {
+		t.Error("pair -w changed a file it refused")
+	}
+}

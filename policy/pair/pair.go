@@ -124,6 +124,15 @@ func Plan(doc *xmlxform.Doc, pol *policy.Policy, opt Options) (*Result, error) {
 		return nil, &Error{Msg: fmt.Sprintf("not a domain definition: the root element is <%s>, not <domain>", name),
 			Hint: "give the output of \"virsh dumpxml DOMAIN\" or a file \"virsh define\" takes"}
 	}
+	if typ, _ := root.Attr("type"); typ != "qemu" && typ != "kvm" {
+		what := fmt.Sprintf("a <domain type='%s'>", typ)
+		if _, ok := root.Attr("type"); !ok {
+			what = "a <domain> without a type"
+		}
+		return nil, &Error{Pos: doc.Pos(root.Start.Start),
+			Msg:  fmt.Sprintf("%s cannot fail over: only QEMU/KVM guests can (QEMU's virtio-net failover, libvirt's <teaming>)", what),
+			Hint: "pair the definitions of QEMU/KVM guests: <domain type='kvm'> or <domain type='qemu'>"}
+	}
 	p := &planner{
 		doc:     doc,
 		dom:     policy.NewDomain(doc),
