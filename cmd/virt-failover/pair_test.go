@@ -37,6 +37,35 @@ func TestPairDocExample(t *testing.T) {
 	}
 }
 
+// A pair QEMU fails over as it stands (here libvirt's own test domain) is paired: --check passes
+// and says that only --adopt would record it; --adopt --check fails, since adopting changes it.
+func TestPairCheckUnrecorded(t *testing.T) {
+	in := "../../testdata/pair/libvirt-teaming/in.xml"
+	var stdout, stderr bytes.Buffer
+	if code := runCLI(context.Background(), []string{programName, "pair", "--policy", "/dev/null", "--check", in},
+		strings.NewReader(""), &stdout, &stderr); code != exitOK {
+		t.Fatalf("pair --check: exit %d, want %d: %s", code, exitOK, stderr.String())
+	}
+	for _, want := range []string{
+		"libvirt-teaming/in.xml:34:5: interface type='hostdev' 0000:03:07.1 + standby ua-backup0: paired (QEMU fails it over as it is), without a virt-failover record\n",
+		"libvirt-teaming/in.xml:41:5: interface type='hostdev' 0000:03:07.2 + standby ua-backup1: paired",
+		"\thint: \"virt-failover pair --adopt\" adds user aliases and a metadata record to such pairs; only the hook's pools need them",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runCLI(context.Background(), []string{programName, "pair", "--policy", "/dev/null", "--check", "--adopt", in},
+		strings.NewReader(""), &stdout, &stderr); code != exitFailed {
+		t.Fatalf("pair --check --adopt: exit %d, want %d: %s", code, exitFailed, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "(ua-pri0) + standby ua-backup0: alias ua-pri0, metadata record") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
 // A refusal (here a domain that is not QEMU/KVM) exits 1 with the reason at its place and a hint,
 // and -w leaves the file as it was.
 func TestPairRefusalExit(t *testing.T) {

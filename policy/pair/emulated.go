@@ -147,6 +147,13 @@ func (p *planner) pairEmulatedNew() error {
 func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlias string) error {
 	var changes []string
 	priNIC, sbyNIC := p.nicOf(pri), p.nicOf(sby)
+	recs := p.existingRecords()
+	if !p.opt.Adopt && recs.byPrimary[priAlias] == nil && emulatedFailsOver(priNIC, sbyNIC) {
+		p.plan.Pairs = append(p.plan.Pairs, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
+			Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: sbyNIC.MAC, Emulated: true,
+			Pool: p.primaryPool(recs, priAlias, ""), Unrecorded: true, Pos: p.pos(sby)})
+		return nil
+	}
 	if priNIC.MAC != "" && sbyNIC.MAC != "" && priNIC.MAC != sbyNIC.MAC {
 		return p.errorf(pri, "give both the same <mac address>: the guest pairs the devices by MAC",
 			"the emulated primary '%s' has MAC %s, its standby '%s' has %s", priAlias, priNIC.MAC, sbyAlias, sbyNIC.MAC)
@@ -182,11 +189,24 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 				"write <rom enabled='no'/>")
 		}
 	}
-	pool := p.primaryPool(p.existingRecords(), priAlias, "")
+	pool := p.primaryPool(recs, priAlias, "")
 	p.addPair(sby, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
 		Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: mac, Emulated: true, Pool: pool, Changes: changes},
 		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
+}
+
+// emulatedFailsOver reports whether an emulated pair works as it stands: a virtio standby with
+// <teaming type='persistent'/>, one MAC on both, and the primary's option ROM off (migration fails
+// without that).
+func emulatedFailsOver(pri, sby *policy.NIC) bool {
+	if sby.TeamType != "persistent" || !contains(virtioModels, sby.Model) || sby.MAC == "" || pri.MAC != sby.MAC {
+		return false
+	}
+	if _, has := sby.Teaming.Attr("persistent"); has {
+		return false
+	}
+	return policy.AttrOf(pri.El.Child("rom"), "enabled") == "no"
 }
 
 // writeOverride sets failover_pair_id=standby on the device priAlias through <qemu:override>,

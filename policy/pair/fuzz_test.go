@@ -46,6 +46,9 @@ func fuzzOptions(mode uint8) Options {
 	if mode&8 != 0 {
 		o.Pool = "edge"
 	}
+	if mode&16 != 0 {
+		o.Adopt = true
+	}
 	return o
 }
 
@@ -61,7 +64,7 @@ func FuzzPair(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, mode := range []uint8{0, 1, 4} {
+		for _, mode := range []uint8{0, 1, 4, 16} {
 			f.Add(src, mode)
 		}
 	}

@@ -85,6 +85,8 @@ func parseArgs(s string) (Options, error) {
 		switch w {
 		case "--emulated-primary":
 			o.EmulatedPrimary = true
+		case "--adopt":
+			o.Adopt = true
 		case "--nic":
 			var v string
 			v, err = val()

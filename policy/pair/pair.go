@@ -33,6 +33,10 @@ type Options struct {
 	// EmulatedPrimary pairs the first virtio <interface> of a domain without assigned devices
 	// with a new emulated e1000e primary (failover_pair_id through <qemu:override>).
 	EmulatedPrimary bool
+	// Adopt records the pairs QEMU can fail over as they are but that have no metadata record
+	// (written by hand or by other tools): user aliases where they lack one, and the record. Without
+	// it such a pair is left as it is, reported with Unrecorded set.
+	Adopt bool
 	// Version is written to the metadata's version attribute when something changes.
 	Version string
 }
@@ -62,6 +66,9 @@ type Pair struct {
 	Host     string // KindStorage: host PCI address of the assigned device
 	LUN      string // KindStorage: host path of the LUN
 	Emulated bool   // KindNet: the primary is an emulated NIC (--emulated-primary)
+	// Unrecorded: QEMU fails the pair over as it is, and it has no metadata record; the plan
+	// leaves it alone (Options.Adopt records it). Pool is the pool a record would name.
+	Unrecorded bool
 	// Changes says what this plan does for the pair, one phrase each ("new standby ua-sby0 on
 	// network 'default'"); empty when the pair was complete.
 	Changes []string
@@ -218,6 +225,10 @@ func (p *planner) run() error {
 	}
 	if err := p.writeRecords(recs); err != nil {
 		return err
+	}
+	if p.opt.Pool != "" && slices.ContainsFunc(p.plan.Pairs, func(pr Pair) bool { return pr.Unrecorded }) {
+		p.warn(nil, fmt.Sprintf("--pool %s is not recorded for the pairs QEMU fails over as they stand: they have no record to name it", p.opt.Pool),
+			"add --adopt to record them with the pool")
 	}
 	slices.SortStableFunc(p.plan.Pairs, func(a, b Pair) int {
 		if a.Pos.Line != b.Pos.Line {

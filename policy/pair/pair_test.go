@@ -3,10 +3,12 @@ package pair
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -77,6 +79,95 @@ func TestRefusals(t *testing.T) {
 			}
 			if !strings.Contains(pe.Msg, tc.want) || !strings.Contains(pe.Hint, tc.hint) {
 				t.Errorf("got %q (hint %q), want %q (hint with %q)", pe.Msg, pe.Hint, tc.want, tc.hint)
+			}
+		})
+	}
+}
+
+// A pair QEMU fails over as it stands is left alone, reported as unrecorded; Adopt records it. A
+// pair QEMU cannot fail over yet is completed and recorded either way.
+func TestUnrecordedPairs(t *testing.T) {
+	teamed := strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1)
+	standby := "    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n"
+	pol, err := policy.Parse("p.toml", []byte("[pools.vf]\naddresses = [\"0000:03:02.1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		in         []byte
+		adopt      bool
+		changed    bool
+		unrecorded bool
+	}{
+		{"fails-over", dom(teamed + standby), false, false, true},
+		{"fails-over-adopted", dom(teamed + standby), true, true, false},
+		{"standby-not-virtio-yet", dom(teamed + strings.Replace(standby, "<model type='virtio'/>", "", 1)), false, true, false},
+		{"standby-without-teaming", dom(teamed + strings.Replace(standby, "<teaming type='persistent'/>", "", 1)), false, true, false},
+		{"primary-without-mac", dom(strings.Replace(teamed, "      <mac address='52:54:00:00:00:01'/>\n", "", 1) + standby), false, true, false},
+		{"primary-not-teamed", dom(vf + standby), false, true, false},
+		{"recorded-alias-missing-on-primary", []byte(strings.Replace(string(dom(teamed+standby)), "<devices>",
+			"<metadata><vfo:failover xmlns:vfo='"+policy.NamespaceMetadata+"'><vfo:pair kind='net' standby='ua-s' primary='ua-p' mac='52:54:00:00:00:01'/></vfo:failover></metadata>\n  <devices>", 1)),
+			false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, pol, Options{Adopt: tc.adopt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changed() != tc.changed || len(r.Pairs) != 1 || r.Pairs[0].Unrecorded != tc.unrecorded {
+				t.Fatalf("changed %t, pairs %+v; want changed %t, one pair with unrecorded %t", r.Changed(), r.Pairs, tc.changed, tc.unrecorded)
+			}
+			pr := r.Pairs[0]
+			if pr.Standby != "ua-s" || pr.Pool != "vf" || pr.Unrecorded && len(pr.Changes) > 0 {
+				t.Errorf("pair %+v: want standby ua-s and pool vf", pr)
+			}
+			out, _ := r.Transform.Bytes()
+			if tc.changed && !strings.Contains(string(out), "<vfo:pair kind='net' standby='ua-s' primary='ua-pri0' mac='52:54:00:00:00:01' pool='vf'/>") {
+				t.Errorf("no record in:\n%s", out)
+			}
+		})
+	}
+}
+
+// --pool without --adopt does not record a pair that works as it stands, and says so.
+func TestPoolWithoutAdoptWarns(t *testing.T) {
+	in := golden.Read(t, filepath.Join(goldenDir, "libvirt-teaming", "in.xml"))
+	r, err := plan(t, in, policy.Default(), Options{Pool: "fabric"})
+	if err != nil || r.Changed() || len(r.Warnings) != 2 || !strings.Contains(r.Warnings[1].Msg, "--pool fabric is not recorded") ||
+		!strings.Contains(r.Warnings[1].Hint, "--adopt") {
+		t.Fatalf("err %v, changed %t, warnings %+v", err, r != nil && r.Changed(), r.Warnings)
+	}
+	r, err = plan(t, in, policy.Default(), Options{Pool: "fabric", Adopt: true})
+	if err != nil || !r.Changed() || len(r.Pairs) != 2 || r.Pairs[0].Pool != "fabric" || r.Pairs[1].Pool != "fabric" {
+		t.Fatalf("err %v, pairs %+v", err, r.Pairs)
+	}
+}
+
+// An emulated pair that works as it stands is left alone too, unless Adopt; one whose primary
+// still has its option ROM (migration fails) is completed and recorded.
+func TestUnrecordedEmulatedPair(t *testing.T) {
+	src := golden.Read(t, filepath.Join(goldenDir, "emulated-hand-paired", "in.xml"))
+	works := []byte(strings.Replace(string(src), "<model type='e1000e'/>", "<model type='e1000e'/>\n      <rom enabled='no'/>", 1))
+	for _, tc := range []struct {
+		name          string
+		in            []byte
+		opt           Options
+		changed, unre bool
+	}{
+		{"works", works, Options{}, false, true},
+		{"works-with-emulated-primary", works, Options{EmulatedPrimary: true}, false, true},
+		{"works-adopted", works, Options{Adopt: true}, true, false},
+		{"rom-on", src, Options{}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, policy.Default(), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changed() != tc.changed || len(r.Pairs) != 1 || r.Pairs[0].Unrecorded != tc.unre || !r.Pairs[0].Emulated ||
+				r.Pairs[0].Primary != "ua-pri0" || r.Pairs[0].Standby != "ua-sby0" {
+				t.Fatalf("changed %t, pairs %+v", r.Changed(), r.Pairs)
 			}
 		})
 	}
