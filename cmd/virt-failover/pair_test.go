@@ -20,11 +20,7 @@ func TestPairDocExample(t *testing.T) {
 	if err := os.WriteFile(pol, []byte("[standby]\nnetwork = \"lan\"\n\n[pools.fabric]\naddresses = [\"0000:3b:02.1\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wd, _ := os.Getwd()
-	defer os.Chdir(wd)
-	if err := os.Chdir("../.."); err != nil {
-		t.Fatal(err)
-	}
+	t.Chdir("../..")
 	var stdout, stderr bytes.Buffer
 	if code := runCLI(context.Background(), []string{programName, "pair", "--policy", pol, "--diff", "examples/pair/vf.xml"},
 		strings.NewReader(""), &stdout, &stderr); code != exitOK {
@@ -88,5 +84,31 @@ func TestPairRefusalExit(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(f); !bytes.Equal(got, src) {
 		t.Error("pair -w changed a file it refused")
+	}
+}
+
+// docs/pair.md shows what pair prints for a pair without a record and for an output the linter
+// rejects, as it prints them (with the built-in policy; the examples are run from the repository).
+func TestPairDocNotes(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/pair.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../..")
+	for _, tc := range []struct {
+		args   []string
+		indent string
+	}{
+		{[]string{"--check", "testdata/pair/libvirt-teaming/in.xml"}, ""},
+		{[]string{"testdata/pair/q35-primary-on-pcie-root-refused/in.xml"}, "  "},
+	} {
+		var stdout, stderr bytes.Buffer
+		runCLI(context.Background(), append([]string{programName, "pair", "--policy", "/dev/null"}, tc.args...),
+			strings.NewReader(""), &stdout, &stderr)
+		want := tc.indent + "$ virt-failover pair " + strings.Join(tc.args, " ") + "\n" + tc.indent +
+			strings.ReplaceAll(strings.TrimSuffix(stderr.String(), "\n"), "\n", "\n"+tc.indent) + "\n"
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/pair.md does not show what pair %s prints:\n%s", strings.Join(tc.args, " "), want)
+		}
 	}
 }

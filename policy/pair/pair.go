@@ -230,6 +230,9 @@ func (p *planner) run() error {
 		p.warn(nil, fmt.Sprintf("--pool %s is not recorded for the pairs QEMU fails over as they stand: they have no record to name it", p.opt.Pool),
 			"add --adopt to record them with the pool")
 	}
+	if err := p.checkOutput(); err != nil {
+		return err
+	}
 	slices.SortStableFunc(p.plan.Pairs, func(a, b Pair) int {
 		if a.Pos.Line != b.Pos.Line {
 			return a.Pos.Line - b.Pos.Line
