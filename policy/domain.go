@@ -135,29 +135,6 @@ func newHostdev(e *xmlxform.Element) *Hostdev {
 	return h
 }
 
-// PCIAddress renders an <address type='pci' domain= bus= slot= function=/> element as
-// "dddd:bb:ss.f" ("" when e is nil or not a PCI address).
-func PCIAddress(e *xmlxform.Element) string {
-	if e == nil {
-		return ""
-	}
-	if t, ok := e.Attr("type"); ok && t != "pci" {
-		return ""
-	}
-	num := func(name string, width int) string {
-		v, _ := e.Attr(name)
-		v = strings.TrimPrefix(strings.ToLower(v), "0x")
-		if v == "" {
-			v = "0"
-		}
-		for len(v) < width {
-			v = "0" + v
-		}
-		return v
-	}
-	return num("domain", 4) + ":" + num("bus", 2) + ":" + num("slot", 2) + "." + num("function", 1)
-}
-
 // IsQ35 reports whether the machine type is a q35 (PCIe) machine.
 func (d *Domain) IsQ35() bool { return strings.Contains(d.Machine, "q35") }
 

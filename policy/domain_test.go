@@ -3,8 +3,6 @@ package policy
 import (
 	"os"
 	"testing"
-
-	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
 func TestNewDomain(t *testing.T) {
@@ -25,18 +23,6 @@ func TestNewDomain(t *testing.T) {
 	}
 	if len(d.Aliases["ua-pri0"]) != 1 {
 		t.Errorf("aliases %v", d.Aliases)
-	}
-}
-
-func TestPCIAddress(t *testing.T) {
-	doc, err := xmlxform.Parse([]byte(`<a><address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/><address bus='3' slot='0x1f'/><address type='drive'/></a>`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []string{"0000:03:07.1", "0000:03:1f.0", ""} {
-		if got := PCIAddress(doc.Root.Children[i]); got != want {
-			t.Errorf("%d: %q, want %q", i, got, want)
-		}
 	}
 }
 

@@ -906,28 +906,6 @@ func (c *fileChecker) pciAddress(path []string, s string) (string, bool) {
 	return "", false
 }
 
-// NormalPCIAddress parses a full host PCI address DDDD:BB:SS.F (slot at most 1f, function at most
-// 7) and lowercases it.
-func NormalPCIAddress(s string) (string, bool) {
-	if len(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.' {
-		return "", false
-	}
-	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11} {
-		if !isHexDigit(s[i]) {
-			return "", false
-		}
-	}
-	slot, _ := strconv.ParseUint(s[8:10], 16, 8)
-	if slot > 0x1f || s[11] > '7' {
-		return "", false
-	}
-	return strings.ToLower(s), true
-}
-
-func isHexDigit(b byte) bool {
-	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F')
-}
-
 // unknown reports a key the schema does not have. table is the schemaKeys entry of its table.
 func (c *fileChecker) unknown(path []string, v any, table string) {
 	key := path[len(path)-1]

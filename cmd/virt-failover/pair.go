@@ -28,7 +28,8 @@ func pairCommand() *cli.Command {
 			"on a network a policy pool lists, a PCI <hostdev> given with --nic) it adds a virtio standby <interface>,\n" +
 			"the <teaming> of both, user aliases and one MAC; for an assigned storage device ([[storage]], --storage)\n" +
 			"a virtio-scsi path to the same LUN; and it records the pairs under <metadata>. Every byte it does not\n" +
-			"add or edit stays as it was. A paired definition comes out byte for byte the same.\n\n" +
+			"add or edit stays as it was. A paired definition comes out byte for byte the same, also one paired by\n" +
+			"hand or by other tools (QEMU fails it over as it is): --adopt records such pairs too.\n\n" +
 			"It prints the result on stdout; -w rewrites FILE in place, -o writes OUT, --diff prints a diff.\n" +
 			"--check exits 1 when the definition is not fully paired. docs/pair.md tells the whole story.",
 		Flags: []cli.Flag{
@@ -43,6 +44,7 @@ func pairCommand() *cli.Command {
 			&cli.StringFlag{Name: "pool", Usage: "record pool `NAME` for the primaries (default: their record's, their network's or VF's pool, [host] default_pool)"},
 			&cli.StringSliceFlag{Name: "storage", Usage: "the PCI <hostdev> at `DEVICE=LUNPATH` is a storage device reaching that LUN (repeatable)"},
 			&cli.BoolFlag{Name: "emulated-primary", Usage: "pair the virtio NIC of a domain without assigned devices with an emulated e1000e primary"},
+			&cli.BoolFlag{Name: "adopt", Usage: "record pairs QEMU fails over as they are but pair did not write (aliases, metadata): needed only for the hook's pools"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "report only warnings and errors"},
 		},
 		Action: runPair,
@@ -73,6 +75,7 @@ func runPair(ctx context.Context, cmd *cli.Command) error {
 		StandbyBridge:   cmd.String("standby-bridge"),
 		Pool:            cmd.String("pool"),
 		EmulatedPrimary: cmd.Bool("emulated-primary"),
+		Adopt:           cmd.Bool("adopt"),
 		Version:         version(),
 	}
 	for _, s := range cmd.StringSlice("storage") {
@@ -178,11 +181,23 @@ func printPairResult(w io.Writer, label string, res *pair.Result, quiet bool) {
 		return label
 	}
 	if !quiet {
+		unrecorded := false
 		for _, p := range res.Pairs {
-			if len(p.Changes) == 0 {
-				continue
+			switch {
+			case p.Unrecorded:
+				unrecorded = true
+				primary := ""
+				if p.Primary != "" {
+					primary = " (" + p.Primary + ")"
+				}
+				fmt.Fprintf(w, "%s: %s%s + standby %s: paired (QEMU fails it over as it is), without a virt-failover record\n",
+					at(p.Pos), p.Device, primary, p.Standby)
+			case len(p.Changes) > 0:
+				fmt.Fprintf(w, "%s: %s (%s) + standby %s: %s\n", at(p.Pos), p.Device, p.Primary, p.Standby, strings.Join(p.Changes, ", "))
 			}
-			fmt.Fprintf(w, "%s: %s (%s) + standby %s: %s\n", at(p.Pos), p.Device, p.Primary, p.Standby, strings.Join(p.Changes, ", "))
+		}
+		if unrecorded {
+			fmt.Fprintf(w, "\thint: \"%s pair --adopt\" adds user aliases and a metadata record to such pairs; only the hook's pools need them (the record names the pool a primary's VF or network is claimed from)\n", programName)
 		}
 		if len(res.Pairs) == 0 {
 			fmt.Fprintf(w, "%s: nothing to pair: no <interface type='hostdev'>, pool network interface, --nic or storage device\n", label)

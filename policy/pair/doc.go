@@ -8,5 +8,10 @@
 // as it was, and a report of the pairs and warnings. Nothing here reads files, prints or exits.
 //
 // Planning is idempotent: a definition that is already paired gives no edits, one that is
-// partially paired is completed, and planning over the output changes nothing.
+// partially paired is completed, and planning over the output changes nothing. A pair QEMU fails
+// over as it stands is paired, recorded or not: it is left alone unless [Options] Adopt asks for its
+// record.
+//
+// A plan never holds what libvirt or the linter rejects: a domain that is not QEMU/KVM is refused,
+// and so is a plan whose output policy/lint finds an error in (the refusal placed in the input).
 package pair

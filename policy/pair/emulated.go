@@ -36,6 +36,9 @@ func (p *planner) checkNoAssigned(nics []*nicPrimary, stores []*storePrimary) er
 	var first *xmlxform.Element
 	what := ""
 	switch {
+	case len(nics) > 0 && p.persistentOf(nics[0]) != "":
+		return p.errorf(nics[0].el, "pair it without --emulated-primary: QEMU takes one primary per standby, and an assigned one is the real thing",
+			"--emulated-primary is for a domain without a failover pair, and this one has %s teaming with '%s'", nics[0].label, p.persistentOf(nics[0]))
 	case len(nics) > 0:
 		first, what = nics[0].el, nics[0].label
 	case len(stores) > 0:
@@ -89,11 +92,37 @@ func (p *planner) pairEmulatedNew() error {
 			return nil
 		}
 	}
-	var cands []*policy.NIC
+	// Standbys that something names already (a <teaming persistent=>, a failover_pair_id) have a
+	// primary, or one that pair does not see: QEMU refuses a second.
+	named := map[string]bool{}
 	for _, n := range p.dom.NICs {
-		if contains(virtioModels, n.Model) && (n.TeamType == "" || n.TeamType == "persistent") && !p.claimed[n.El] {
-			cands = append(cands, n)
+		named[n.Persistent] = true
+	}
+	for _, h := range p.dom.Hostdevs {
+		named[h.Persistent] = true
+	}
+	for v := range p.pairIDValues {
+		named[v] = true
+	}
+	var cands []*policy.NIC
+	var unfit *policy.NIC
+	for _, n := range p.dom.NICs {
+		// vhost-user and vDPA are virtio-net whatever the model says.
+		virtio := contains(virtioModels, n.Model) || n.Model == "" && (n.Type == "vhostuser" || n.Type == "vdpa")
+		if !virtio || (n.TeamType != "" && n.TeamType != "persistent") || p.claimed[n.El] || n.Alias != "" && named[n.Alias] {
+			continue
 		}
+		if emulatedBackend(n.Type) != "" {
+			if unfit == nil {
+				unfit = n
+			}
+			continue
+		}
+		cands = append(cands, n)
+	}
+	if len(cands) == 0 && unfit != nil {
+		return p.errorf(unfit.El, "give the domain a virtio <interface> of type network, bridge, user or ethernet: the emulated primary shares its backend",
+			"--emulated-primary: the virtio <interface type='%s'> cannot be the standby: %s", unfit.Type, emulatedBackend(unfit.Type))
 	}
 	if len(cands) == 0 {
 		return &Error{Msg: "--emulated-primary: the domain has no virtio <interface> to make the standby",
@@ -102,6 +131,9 @@ func (p *planner) pairEmulatedNew() error {
 	sby := cands[0]
 	if len(cands) > 1 {
 		p.warn(sby.El, fmt.Sprintf("--emulated-primary pairs the first virtio <interface> only; %d more are left as they are", len(cands)-1), "")
+	}
+	if unfit != nil && unfit.El.Start.Start < sby.El.Start.Start {
+		p.warn(unfit.El, fmt.Sprintf("--emulated-primary passes over the virtio <interface type='%s'>: %s", unfit.Type, emulatedBackend(unfit.Type)), "")
 	}
 	p.claimed[sby.El] = true
 	sbyAlias, sbyAliasNew, err := p.aliasFor(sby.El, "ua-sby")
@@ -118,11 +150,7 @@ func (p *planner) pairEmulatedNew() error {
 		return err
 	}
 
-	typ, _ := sby.El.Attr("type")
-	if typ == "" {
-		typ = "user"
-	}
-	pri := add(elem("interface", "type", typ), elem("mac", "address", mac))
+	pri := add(elem("interface", "type", sby.Type), elem("mac", "address", mac))
 	if src := sby.El.Child("source"); src != nil {
 		pri.AddChild(copyElement(src))
 	}
@@ -142,11 +170,36 @@ func (p *planner) pairEmulatedNew() error {
 	return nil
 }
 
+// emulatedBackend says why an emulated e1000e primary cannot copy the type and source of a
+// standby of interface type typ, "" when it can (network, bridge, user, ethernet).
+func emulatedBackend(typ string) string {
+	switch typ {
+	case "network", "bridge", "user", "ethernet":
+		return ""
+	case "vhostuser", "vdpa":
+		return "libvirt takes only a virtio-net model on a " + typ + " backend, so an e1000e primary cannot share it"
+	case "direct":
+		return "a second macvtap with the same MAC on the same host device fails to open (EADDRINUSE)"
+	case "server", "client", "mcast", "udp":
+		return "a second socket backend on the same address and port does not start"
+	case "":
+		return "it has no type"
+	}
+	return "an emulated primary on that backend is not supported"
+}
+
 // completeEmulated makes an existing emulated pair whole: the standby's teaming, one MAC, the
 // primary's disabled option ROM, the record.
 func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlias string) error {
 	var changes []string
 	priNIC, sbyNIC := p.nicOf(pri), p.nicOf(sby)
+	recs := p.existingRecords()
+	if !p.opt.Adopt && recs.byPrimary[priAlias] == nil && emulatedFailsOver(priNIC, sbyNIC) {
+		p.plan.Pairs = append(p.plan.Pairs, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
+			Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: sbyNIC.MAC, Emulated: true,
+			Pool: p.primaryPool(recs, priAlias, ""), Unrecorded: true, Pos: p.pos(sby)})
+		return nil
+	}
 	if priNIC.MAC != "" && sbyNIC.MAC != "" && priNIC.MAC != sbyNIC.MAC {
 		return p.errorf(pri, "give both the same <mac address>: the guest pairs the devices by MAC",
 			"the emulated primary '%s' has MAC %s, its standby '%s' has %s", priAlias, priNIC.MAC, sbyAlias, sbyNIC.MAC)
@@ -182,11 +235,24 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 				"write <rom enabled='no'/>")
 		}
 	}
-	pool := p.primaryPool(p.existingRecords(), priAlias, "")
+	pool := p.primaryPool(recs, priAlias, "")
 	p.addPair(sby, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
 		Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: mac, Emulated: true, Pool: pool, Changes: changes},
 		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
+}
+
+// emulatedFailsOver reports whether an emulated pair works as it stands: a virtio standby with
+// <teaming type='persistent'/>, one MAC on both, and the primary's option ROM off (migration fails
+// without that).
+func emulatedFailsOver(pri, sby *policy.NIC) bool {
+	if sby.TeamType != "persistent" || !contains(virtioModels, sby.Model) || sby.MAC == "" || pri.MAC != sby.MAC {
+		return false
+	}
+	if _, has := sby.Teaming.Attr("persistent"); has {
+		return false
+	}
+	return policy.AttrOf(pri.El.Child("rom"), "enabled") == "no"
 }
 
 // writeOverride sets failover_pair_id=standby on the device priAlias through <qemu:override>,

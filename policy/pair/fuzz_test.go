@@ -46,6 +46,9 @@ func fuzzOptions(mode uint8) Options {
 	if mode&8 != 0 {
 		o.Pool = "edge"
 	}
+	if mode&16 != 0 {
+		o.Adopt = true
+	}
 	return o
 }
 
@@ -61,17 +64,17 @@ func FuzzPair(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, mode := range []uint8{0, 1, 4} {
+		for _, mode := range []uint8{0, 1, 4, 16} {
 			f.Add(src, mode)
 		}
 	}
 	for _, s := range []string{
-		"<domain><devices><interface type='hostdev'/></devices></domain>",
-		"<domain><devices><interface type='network'><source network='sriov-fabric'/></interface></devices></domain>",
-		"<domain><devices><interface type='network'><model type='virtio'/></interface></devices></domain>",
-		"<domain><devices/><metadata/></domain>",
-		"<domain xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'><devices><interface type='user'><model type='virtio'/></interface></devices><q:override/></domain>",
-		"<domain><devices><hostdev type='pci'><source><address bus='0x81'/></source></hostdev></devices></domain>",
+		"<domain type='kvm'><devices><interface type='hostdev'/></devices></domain>",
+		"<domain type='kvm'><devices><interface type='network'><source network='sriov-fabric'/></interface></devices></domain>",
+		"<domain type='kvm'><devices><interface type='network'><model type='virtio'/></interface></devices></domain>",
+		"<domain type='qemu'><devices/><metadata/></domain>",
+		"<domain type='kvm' xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'><devices><interface type='user'><model type='virtio'/></interface></devices><q:override/></domain>",
+		"<domain type='kvm'><devices><hostdev type='pci'><source><address bus='0x81'/></source></hostdev></devices></domain>",
 	} {
 		f.Add([]byte(s), uint8(1))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -84,6 +85,8 @@ func parseArgs(s string) (Options, error) {
 		switch w {
 		case "--emulated-primary":
 			o.EmulatedPrimary = true
+		case "--adopt":
+			o.Adopt = true
 		case "--nic":
 			var v string
 			v, err = val()
@@ -257,17 +260,17 @@ func checkOutside(t *testing.T, in, out []byte, edits []xmlxform.Edit) {
 	}
 }
 
-// validate runs virt-xml-validate (libvirt's RelaxNG schemas) on a document when it is installed.
-func validate(t *testing.T, name string, doc []byte) {
+// validate runs virt-xml-validate (libvirt's RelaxNG schemas, through xmllint) on a document. The
+// Makefile installs both (libvirt-clients, libxml2-utils): without them the test fails, it does not
+// pass unchecked.
+func validate(t testing.TB, name string, doc []byte) {
 	t.Helper()
 	path, err := exec.LookPath("virt-xml-validate")
 	if err != nil {
-		t.Log("virt-xml-validate is not installed: the schema check is skipped")
-		return
+		t.Fatal("virt-xml-validate is not installed (Debian: libvirt-clients; \"make deps\" installs it): the output cannot be checked against libvirt's schemas")
 	}
 	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Log("xmllint is not installed: the schema check is skipped")
-		return
+		t.Fatal("xmllint is not installed (Debian: libxml2-utils; \"make deps\" installs it): virt-xml-validate needs it")
 	}
 	f := filepath.Join(t.TempDir(), filepath.Base(name))
 	if err := os.WriteFile(f, doc, 0o644); err != nil {
@@ -290,5 +293,59 @@ func writeOrRemove(t *testing.T, name string, b []byte, remove bool) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// recorder is a testing.TB that records failures; Fatal ends the goroutine, as it does a test's.
+type recorder struct {
+	testing.TB
+	dir    string
+	failed []string
+}
+
+func (r *recorder) Helper()             {}
+func (r *recorder) TempDir() string     { return r.dir }
+func (r *recorder) Log(...any)          {}
+func (r *recorder) Logf(string, ...any) {}
+func (r *recorder) Errorf(f string, a ...any) {
+	r.failed = append(r.failed, fmt.Sprintf(f, a...))
+}
+func (r *recorder) Fatal(a ...any) {
+	r.failed = append(r.failed, fmt.Sprint(a...))
+	runtime.Goexit()
+}
+func (r *recorder) Fatalf(f string, a ...any) {
+	r.failed = append(r.failed, fmt.Sprintf(f, a...))
+	runtime.Goexit()
+}
+
+// run calls f with r in a goroutine of its own and waits for it.
+func (r *recorder) run(f func(testing.TB)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+}
+
+// Without virt-xml-validate on PATH, validate fails the test instead of skipping the check.
+func TestValidateNeedsTheValidator(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r := &recorder{TB: t, dir: t.TempDir()}
+	r.run(func(tb testing.TB) { validate(tb, "x.xml", []byte("<domain type='kvm'/>")) })
+	if len(r.failed) == 0 || !strings.Contains(r.failed[0], "virt-xml-validate is not installed") {
+		t.Fatalf("validate without virt-xml-validate: failures %q, want one naming the missing tool", r.failed)
+	}
+}
+
+// And with it, validate fails an invalid domain.
+func TestValidateRejects(t *testing.T) {
+	r := &recorder{TB: t, dir: t.TempDir()}
+	r.run(func(tb testing.TB) {
+		validate(tb, "x.xml", []byte("<domain type='kvm'><name>x</name><bogus/></domain>"))
+	})
+	if len(r.failed) == 0 {
+		t.Fatal("validate passed a domain libvirt's schema rejects")
 	}
 }

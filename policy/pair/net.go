@@ -76,7 +76,14 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 			var pr *nicPrimary
 			switch n.Type {
 			case "hostdev":
-				addr := policy.PCIAddress(policy.ChildPath(dev, "source", "address"))
+				src := policy.ChildPath(dev, "source", "address")
+				if _, err := policy.ReadPCIAddress(src); src != nil && err != nil {
+					if err := p.unreadableAddress(dev, "<interface type='hostdev'>", n.Teaming != nil, err); err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
+				addr := policy.PCIAddress(src)
 				seen[addr] = true
 				pr = &nicPrimary{el: dev, nic: n, host: "pci:" + addr, pool: poolOfVF[addr],
 					label: "interface type='hostdev' " + addr}
@@ -85,9 +92,11 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 					pr.label = "interface type='hostdev'"
 				}
 			case "network":
+				// A primary on a pool network, or one teamed already (a hostdev network the
+				// policy does not list).
 				net := policy.AttrOf(dev.Child("source"), "network")
 				pool, ok := poolOfNet[net]
-				if !ok || n.TeamType == "persistent" {
+				if !ok && n.TeamType != "transient" || n.TeamType == "persistent" {
 					continue
 				}
 				pr = &nicPrimary{el: dev, nic: n, host: fmt.Sprintf("network:%s#%d", net, netCount[net]), pool: pool,
@@ -109,6 +118,13 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 		case "hostdev":
 			h := hds[dev]
 			if h.Mode != "" && h.Mode != "subsystem" || h.Type != "pci" {
+				continue
+			}
+			if h.Source == "" {
+				_, err := policy.ReadPCIAddress(policy.ChildPath(dev, "source", "address"))
+				if err := p.unreadableAddress(dev, "PCI <hostdev>", h.Teaming != nil, err); err != nil {
+					return nil, nil, err
+				}
 				continue
 			}
 			seen[h.Source] = true
@@ -146,6 +162,17 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 		}
 	}
 	return prims, stores, nil
+}
+
+// unreadableAddress deals with an assigned device (what: "PCI <hostdev>") whose host <address>
+// libvirt would not read (why): a teamed one is refused, another is left alone with a warning.
+func (p *planner) unreadableAddress(dev *xmlxform.Element, what string, teamed bool, why error) error {
+	hint := "failover takes a PCI device (a VF): give its <source> the host address lspci -D shows, like <address type='pci' domain='0x0000' bus='0x03' slot='0x02' function='0x1'/>"
+	if teamed {
+		return p.errorf(dev, hint, "a teamed %s has no host PCI address libvirt reads: %v", what, why)
+	}
+	p.warn(dev, fmt.Sprintf("a %s without a host PCI address libvirt reads (%v): left alone", what, why), hint)
+	return nil
 }
 
 // deviceElements returns the children of <devices> in no namespace.
@@ -284,6 +311,19 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	if pr.standby != nil {
 		sbyNIC = p.nicOf(pr.standby)
 	}
+	if p.failsOver(pr, sbyNIC) {
+		priAlias, _, err := p.uniqueUserAlias(pr.el)
+		if err != nil {
+			return err
+		}
+		if !policy.IsUserAlias(priAlias) || recs.byPrimary[priAlias] == nil {
+			if !p.opt.Adopt {
+				p.plan.Pairs = append(p.plan.Pairs, Pair{Kind: KindNet, Standby: sbyNIC.Alias, Primary: aliasOrNone(priAlias),
+					Device: pr.label, MAC: sbyNIC.MAC, Pool: p.primaryPool(recs, "", pr.pool), Unrecorded: true, Pos: p.pos(pr.el)})
+				return nil
+			}
+		}
+	}
 
 	// Aliases first: the primary's teaming names the standby's.
 	var sbyAlias string
@@ -368,6 +408,43 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	p.addPair(pr.el, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
 		Changes: changes}, record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
+}
+
+// failsOver reports whether QEMU fails the pair over as the definition stands: the primary's
+// <teaming type='transient'> names the user alias of its standby, the standby is virtio-net with
+// <teaming type='persistent'/>, and both carry one MAC (a plain <hostdev> carries none: the
+// standby's is the one the VF must have).
+func (p *planner) failsOver(pr *nicPrimary, sby *policy.NIC) bool {
+	if sby == nil {
+		return false
+	}
+	var typ, persistent string
+	if pr.nic != nil {
+		typ, persistent = pr.nic.TeamType, pr.nic.Persistent
+	} else {
+		typ, persistent = pr.hd.TeamType, pr.hd.Persistent
+	}
+	if typ != "transient" || persistent != sby.Alias || !policy.IsUserAlias(sby.Alias) {
+		return false
+	}
+	if sby.TeamType != "persistent" || !contains(virtioModels, sby.Model) {
+		return false
+	}
+	if _, has := sby.Teaming.Attr("persistent"); has {
+		return false
+	}
+	if pr.nic != nil {
+		return pr.nic.MAC != "" && pr.nic.MAC == sby.MAC
+	}
+	return sby.MAC != ""
+}
+
+// aliasOrNone is a device's alias for reports: "" when it has no user alias.
+func aliasOrNone(name string) string {
+	if policy.IsUserAlias(name) {
+		return name
+	}
+	return ""
 }
 
 // completeStandby makes an existing <interface> a virtio standby with the pair's MAC and alias,

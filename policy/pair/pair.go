@@ -33,6 +33,10 @@ type Options struct {
 	// EmulatedPrimary pairs the first virtio <interface> of a domain without assigned devices
 	// with a new emulated e1000e primary (failover_pair_id through <qemu:override>).
 	EmulatedPrimary bool
+	// Adopt records the pairs QEMU can fail over as they are but that have no metadata record
+	// (written by hand or by other tools): user aliases where they lack one, and the record. Without
+	// it such a pair is left as it is, reported with Unrecorded set.
+	Adopt bool
 	// Version is written to the metadata's version attribute when something changes.
 	Version string
 }
@@ -62,6 +66,9 @@ type Pair struct {
 	Host     string // KindStorage: host PCI address of the assigned device
 	LUN      string // KindStorage: host path of the LUN
 	Emulated bool   // KindNet: the primary is an emulated NIC (--emulated-primary)
+	// Unrecorded: QEMU fails the pair over as it is, and it has no metadata record; the plan
+	// leaves it alone (Options.Adopt records it). Pool is the pool a record would name.
+	Unrecorded bool
 	// Changes says what this plan does for the pair, one phrase each ("new standby ua-sby0 on
 	// network 'default'"); empty when the pair was complete.
 	Changes []string
@@ -123,6 +130,15 @@ func Plan(doc *xmlxform.Doc, pol *policy.Policy, opt Options) (*Result, error) {
 		}
 		return nil, &Error{Msg: fmt.Sprintf("not a domain definition: the root element is <%s>, not <domain>", name),
 			Hint: "give the output of \"virsh dumpxml DOMAIN\" or a file \"virsh define\" takes"}
+	}
+	if typ, _ := root.Attr("type"); typ != "qemu" && typ != "kvm" {
+		what := fmt.Sprintf("a <domain type='%s'>", typ)
+		if _, ok := root.Attr("type"); !ok {
+			what = "a <domain> without a type"
+		}
+		return nil, &Error{Pos: doc.Pos(root.Start.Start),
+			Msg:  fmt.Sprintf("%s cannot fail over: only QEMU/KVM guests can (QEMU's virtio-net failover, libvirt's <teaming>)", what),
+			Hint: "pair the definitions of QEMU/KVM guests: <domain type='kvm'> or <domain type='qemu'>"}
 	}
 	p := &planner{
 		doc:     doc,
@@ -210,6 +226,13 @@ func (p *planner) run() error {
 	if err := p.writeRecords(recs); err != nil {
 		return err
 	}
+	if p.opt.Pool != "" && slices.ContainsFunc(p.plan.Pairs, func(pr Pair) bool { return pr.Unrecorded }) {
+		p.warn(nil, fmt.Sprintf("--pool %s is not recorded for the pairs QEMU fails over as they stand: they have no record to name it", p.opt.Pool),
+			"add --adopt to record them with the pool")
+	}
+	if err := p.checkOutput(); err != nil {
+		return err
+	}
 	slices.SortStableFunc(p.plan.Pairs, func(a, b Pair) int {
 		if a.Pos.Line != b.Pos.Line {
 			return a.Pos.Line - b.Pos.Line
@@ -258,9 +281,9 @@ func (p *planner) checkOptions() error {
 }
 
 // normalPCIAddress parses a host PCI address, DDDD:BB:SS.F or BB:SS.F (domain 0000), and returns
-// it as DDDD:BB:SS.F in lowercase.
+// its canonical spelling (policy.NormalPCIAddress), the one pair prints.
 func normalPCIAddress(s string) (string, bool) {
-	if len(s) == 7 {
+	if strings.Count(s, ":") == 1 {
 		s = "0000:" + s
 	}
 	return policy.NormalPCIAddress(s)

@@ -3,10 +3,12 @@ package pair
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/golden"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -60,6 +62,28 @@ func TestRefusals(t *testing.T) {
 			"--emulated-primary is for a domain without assigned devices, and this one has interface type='hostdev' 0000:03:02.1", "without --emulated-primary"},
 		{"emulated-without-virtio", dom("    <interface type='network'><model type='e1000e'/></interface>\n"), Options{EmulatedPrimary: true},
 			"no virtio <interface> to make the standby", "<model type='virtio'/>"},
+		{"emulated-vhostuser", dom("    <interface type='vhostuser'><source type='unix' path='/tmp/v.sock' mode='server'/><model type='virtio'/></interface>\n"),
+			Options{EmulatedPrimary: true}, "<interface type='vhostuser'> cannot be the standby: libvirt takes only a virtio-net model", "network, bridge, user or ethernet"},
+		{"emulated-vdpa-without-model", dom("    <interface type='vdpa'><source dev='/dev/vhost-vdpa-0'/></interface>\n"),
+			Options{EmulatedPrimary: true}, "<interface type='vdpa'> cannot be the standby", "network, bridge, user or ethernet"},
+		{"emulated-macvtap", dom("    <interface type='direct'><source dev='eth0' mode='bridge'/><model type='virtio'/></interface>\n"),
+			Options{EmulatedPrimary: true}, "EADDRINUSE", "network, bridge, user or ethernet"},
+		{"emulated-socket", dom("    <interface type='server'><source address='127.0.0.1' port='5558'/><model type='virtio'/></interface>\n"),
+			Options{EmulatedPrimary: true}, "same address and port", ""},
+		{"emulated-beside-a-pair", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1) +
+			"    <interface type='network'><mac address='52:54:00:00:00:01'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n"),
+			Options{EmulatedPrimary: true}, "for a domain without a failover pair, and this one has interface type='hostdev' 0000:03:02.1 teaming with 'ua-s'", "one primary per standby"},
+		{"xen", []byte("<domain type='xen'><name>x</name><devices>" + vf + "</devices></domain>"), Options{},
+			"a <domain type='xen'> cannot fail over: only QEMU/KVM guests can", "<domain type='kvm'>"},
+		{"lxc", []byte("<domain type='lxc'><name>x</name></domain>"), Options{}, "a <domain type='lxc'> cannot fail over", "QEMU/KVM"},
+		{"no-type", []byte("<domain><name>x</name></domain>"), Options{}, "a <domain> without a type cannot fail over", "QEMU/KVM"},
+		{"teamed-hostdev-bad-address", dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x100' slot='0' function='0'/></source><teaming type='transient' persistent='ua-s'/></hostdev>\n"),
+			Options{}, "a teamed PCI <hostdev> has no host PCI address libvirt reads: bus='0x100' slot='0x0' function='0x0' is out of range", "bus='0x03'"},
+		{"teamed-interface-usb", dom("    <interface type='hostdev'><source><address type='usb' bus='1' device='2'/></source><teaming type='transient' persistent='ua-s'/></interface>\n"),
+			Options{}, "a teamed <interface type='hostdev'> has no host PCI address libvirt reads: <address type='usb'> is not a PCI address", "bus='0x03'"},
+		{"lint-error-in-input", dom(vf + "    <interface type='user'><mac address='52:54:00:00:00:01'/><model type='rtl8139'/></interface>\n" +
+			"    <interface type='user'><mac address='52:54:00:00:00:01'/><model type='e1000'/></interface>\n"),
+			Options{}, "the definition has an error pairing does not fix, and pair writes nothing virt-failover lint rejects: VF019 mac-duplicate", "then pair again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := plan(t, tc.in, policy.Default(), tc.opt)
@@ -71,6 +95,148 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("got %q (hint %q), want %q (hint with %q)", pe.Msg, pe.Hint, tc.want, tc.hint)
 			}
 		})
+	}
+}
+
+// A pair QEMU fails over as it stands is left alone, reported as unrecorded; Adopt records it. A
+// pair QEMU cannot fail over yet is completed and recorded either way.
+func TestUnrecordedPairs(t *testing.T) {
+	teamed := strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1)
+	standby := "    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n"
+	pol, err := policy.Parse("p.toml", []byte("[pools.vf]\naddresses = [\"0000:03:02.1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		in         []byte
+		adopt      bool
+		changed    bool
+		unrecorded bool
+	}{
+		{"fails-over", dom(teamed + standby), false, false, true},
+		{"fails-over-adopted", dom(teamed + standby), true, true, false},
+		{"standby-not-virtio-yet", dom(teamed + strings.Replace(standby, "<model type='virtio'/>", "", 1)), false, true, false},
+		{"standby-without-teaming", dom(teamed + strings.Replace(standby, "<teaming type='persistent'/>", "", 1)), false, true, false},
+		{"primary-without-mac", dom(strings.Replace(teamed, "      <mac address='52:54:00:00:00:01'/>\n", "", 1) + standby), false, true, false},
+		{"primary-not-teamed", dom(vf + standby), false, true, false},
+		{"recorded-alias-missing-on-primary", []byte(strings.Replace(string(dom(teamed+standby)), "<devices>",
+			"<metadata><vfo:failover xmlns:vfo='"+policy.NamespaceMetadata+"'><vfo:pair kind='net' standby='ua-s' primary='ua-p' mac='52:54:00:00:00:01'/></vfo:failover></metadata>\n  <devices>", 1)),
+			false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, pol, Options{Adopt: tc.adopt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changed() != tc.changed || len(r.Pairs) != 1 || r.Pairs[0].Unrecorded != tc.unrecorded {
+				t.Fatalf("changed %t, pairs %+v; want changed %t, one pair with unrecorded %t", r.Changed(), r.Pairs, tc.changed, tc.unrecorded)
+			}
+			pr := r.Pairs[0]
+			if pr.Standby != "ua-s" || pr.Pool != "vf" || pr.Unrecorded && len(pr.Changes) > 0 {
+				t.Errorf("pair %+v: want standby ua-s and pool vf", pr)
+			}
+			out, _ := r.Transform.Bytes()
+			if tc.changed && !strings.Contains(string(out), "<vfo:pair kind='net' standby='ua-s' primary='ua-pri0' mac='52:54:00:00:00:01' pool='vf'/>") {
+				t.Errorf("no record in:\n%s", out)
+			}
+		})
+	}
+}
+
+// --pool without --adopt does not record a pair that works as it stands, and says so.
+func TestPoolWithoutAdoptWarns(t *testing.T) {
+	in := golden.Read(t, filepath.Join(goldenDir, "libvirt-teaming", "in.xml"))
+	r, err := plan(t, in, policy.Default(), Options{Pool: "fabric"})
+	if err != nil || r.Changed() || len(r.Warnings) != 2 || !strings.Contains(r.Warnings[1].Msg, "--pool fabric is not recorded") ||
+		!strings.Contains(r.Warnings[1].Hint, "--adopt") {
+		t.Fatalf("err %v, changed %t, warnings %+v", err, r != nil && r.Changed(), r.Warnings)
+	}
+	r, err = plan(t, in, policy.Default(), Options{Pool: "fabric", Adopt: true})
+	if err != nil || !r.Changed() || len(r.Pairs) != 2 || r.Pairs[0].Pool != "fabric" || r.Pairs[1].Pool != "fabric" {
+		t.Fatalf("err %v, pairs %+v", err, r.Pairs)
+	}
+}
+
+// An emulated pair that works as it stands is left alone too, unless Adopt; one whose primary
+// still has its option ROM (migration fails) is completed and recorded.
+func TestUnrecordedEmulatedPair(t *testing.T) {
+	src := golden.Read(t, filepath.Join(goldenDir, "emulated-hand-paired", "in.xml"))
+	works := []byte(strings.Replace(string(src), "<model type='e1000e'/>", "<model type='e1000e'/>\n      <rom enabled='no'/>", 1))
+	for _, tc := range []struct {
+		name          string
+		in            []byte
+		opt           Options
+		changed, unre bool
+	}{
+		{"works", works, Options{}, false, true},
+		{"works-with-emulated-primary", works, Options{EmulatedPrimary: true}, false, true},
+		{"works-adopted", works, Options{Adopt: true}, true, false},
+		{"rom-on", src, Options{}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plan(t, tc.in, policy.Default(), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changed() != tc.changed || len(r.Pairs) != 1 || r.Pairs[0].Unrecorded != tc.unre || !r.Pairs[0].Emulated ||
+				r.Pairs[0].Primary != "ua-pri0" || r.Pairs[0].Standby != "ua-sby0" {
+				t.Fatalf("changed %t, pairs %+v", r.Changed(), r.Pairs)
+			}
+		})
+	}
+}
+
+// The --nic hint pair prints names the hostdev as Options.NICs takes it, whatever spelling of the
+// address the definition uses (libvirt reads decimal, 0x-hex and octal).
+func TestNICHintIsAccepted(t *testing.T) {
+	for _, addr := range []string{
+		"domain='0x0021' bus='222' slot='31' function='1'",
+		"domain='33' bus='0xDE' slot='037' function='0x1'",
+		"domain='0x00021' bus='0xde' slot='0x1f' function='1'",
+	} {
+		in := dom("    <hostdev mode='subsystem' type='pci'><source><address " + addr + "/></source></hostdev>\n")
+		r, err := plan(t, in, policy.Default(), Options{})
+		if err != nil || len(r.Warnings) != 1 {
+			t.Fatalf("%s: err %v, warnings %+v", addr, err, r.Warnings)
+		}
+		nic, ok := strings.CutPrefix(r.Warnings[0].Hint, "give --nic ")
+		nic, _, _ = strings.Cut(nic, " ")
+		if !ok || nic != "0021:de:1f.1" || !strings.HasPrefix(r.Warnings[0].Msg, "hostdev 0021:de:1f.1 ") {
+			t.Fatalf("%s: warning %+v, want hostdev 0021:de:1f.1 and its --nic", addr, r.Warnings[0])
+		}
+		r, err = plan(t, in, policy.Default(), Options{NICs: []string{nic}})
+		if err != nil || !r.Changed() || len(r.Pairs) != 1 || r.Pairs[0].Device != "hostdev 0021:de:1f.1" {
+			t.Fatalf("%s: --nic %s: err %v, pairs %+v", addr, nic, err, r)
+		}
+	}
+}
+
+// A hostdev whose address libvirt would not read is left alone, with a warning that says why and no
+// --nic hint it could not take.
+func TestHostdevUnreadableAddress(t *testing.T) {
+	in := dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='3b' slot='2' function='1'/></source></hostdev>\n")
+	r, err := plan(t, in, policy.Default(), Options{})
+	if err != nil || r.Changed() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].Msg, "bus='3b' is not a number libvirt reads") ||
+		strings.Contains(r.Warnings[0].Hint, "--nic") {
+		t.Fatalf("err %v, warnings %+v", err, r.Warnings)
+	}
+}
+
+// The lint refusal is placed in the input: a byte the edits kept maps to itself, one they wrote to
+// the place of the edit.
+func TestInputOffset(t *testing.T) {
+	edits := []xmlxform.Edit{{Span: xmlxform.Span{Start: 10, End: 10}, Text: []byte("abcde")}, {Span: xmlxform.Span{Start: 20, End: 24}, Text: []byte("xy")}}
+	for out, want := range map[int]int{0: 0, 9: 9, 10: 10, 14: 10, 15: 10, 24: 19, 25: 20, 26: 20, 27: 24, 40: 37} {
+		if got := inputOffset(edits, out); got != want {
+			t.Errorf("inputOffset(%d) = %d, want %d", out, got, want)
+		}
+	}
+	src := []byte("ab\ncde\n\nf")
+	for lc, want := range map[[2]int]int{{1, 1}: 0, {1, 3}: 2, {2, 1}: 3, {2, 2}: 4, {4, 1}: 8, {9, 1}: 9} {
+		if got := lineColOffset(src, lc[0], lc[1]); got != want {
+			t.Errorf("lineColOffset(%v) = %d, want %d", lc, got, want)
+		}
 	}
 }
 
@@ -117,12 +283,17 @@ func TestOptionsNotModified(t *testing.T) {
 }
 
 // The aliases the domain already names, on devices or only in references, are not given out.
+// (The reference is a broken teaming; the policy lets its lint errors pass.)
 func TestAliasesSkipTakenNames(t *testing.T) {
 	in := dom(vf +
 		"    <disk type='file'><alias name='ua-sby0'/></disk>\n" +
 		"    <interface type='bridge'><teaming type='transient' persistent='ua-sby1'/></interface>\n" +
 		"    <serial type='pty'><alias name='ua-pri0'/></serial>\n")
-	r, err := plan(t, in, policy.Default(), Options{})
+	pol, err := policy.Parse("p.toml", []byte("[lint]\ndisable = [\"VF007\", \"VF013\", \"VF017\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := plan(t, in, pol, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
