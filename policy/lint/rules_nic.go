@@ -111,12 +111,16 @@ func macOr(mac string) string {
 
 var ruleMACDuplicate = &Rule{
 	ID: "VF019", Name: "mac-duplicate", Severity: Error, HookSafe: true,
-	Summary: "one MAC on interfaces that are not one failover pair",
+	Summary: "one MAC on interfaces that are not one failover pair, where it matters",
 	Doc: Doc{
-		What: "Two `<interface>`s share a MAC without being a standby and its primary.",
+		What: "Two `<interface>`s share a MAC without being a standby and its primary, and either one of them is " +
+			"in a failover pair, or both are on the same L2 segment: the same `<source network>`, `<source bridge>` " +
+			"or `direct` device, or the same multicast group. MACs are compared as libvirt reads them " +
+			"(`52:54:0:1:2:3` is `52:54:00:01:02:03`). NICs that share no segment may repeat a MAC: libvirt's own " +
+			"test domains put one MAC on several `type='user'` NICs, each its own private network.",
 		Why: "net_failover enslaves any PCI NIC whose permanent MAC equals a failover master's, so a third NIC with " +
-			"the standby's MAC is taken for the primary (failover-stack.md §4.1); and two unrelated NICs with one MAC " +
-			"confuse every switch on the segment.",
+			"the standby's MAC is taken for the primary (failover-stack.md §4.1); and two NICs with one MAC " +
+			"on one segment confuse the bridge and every switch on it.",
 		Bad:  "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:03'/>\n</interface>",
 	},
@@ -138,15 +142,23 @@ var ruleMACDuplicate = &Rule{
 				role[t.el] = "?"
 			}
 		}
-		conflict := func(a, b *xmlxform.Element) bool {
-			ra, rb := role[a], role[b]
+		// conflict says why one MAC on a and b is wrong, "" when it is not.
+		conflict := func(a, b *policy.NIC) string {
+			ra, rb := role[a.El], role[b.El]
 			switch {
+			case ra == "" && rb == "":
+				if seg := segment(a); seg != "" && seg == segment(b) {
+					return "both are on " + seg + ": one MAC twice on one segment confuses the bridge and the switches"
+				}
+				return "" // no pair, no shared segment: libvirt's own test domains do this
 			case ra == "" || rb == "":
-				return true // a NIC outside any pair
-			case ra == "?" || rb == "?" || primary[a] && primary[b]:
-				return false // a broken or doubled pairing: VF005, VF007, VF008, VF009 say so
+				return "it is not this one's failover partner: net_failover pairs by MAC and takes it for the primary"
+			case ra == "?" || rb == "?" || primary[a.El] && primary[b.El]:
+				return "" // a broken or doubled pairing: VF005, VF007, VF008, VF009 say so
+			case ra != rb:
+				return "it is not this one's failover partner: net_failover pairs by MAC and takes it for the primary"
 			}
-			return ra != rb
+			return "" // a standby and its primary
 		}
 		byMAC := map[string][]*policy.NIC{}
 		for _, n := range p.dom.NICs {
@@ -154,8 +166,8 @@ var ruleMACDuplicate = &Rule{
 				continue
 			}
 			for _, e := range byMAC[n.MAC] {
-				if conflict(e.El, n.El) {
-					f := p.atAttr(n.El.Child("mac"), "address", fmt.Sprintf("MAC %s is also on an <interface> that is not this one's failover partner: net_failover pairs by MAC, and one MAC on two NICs confuses the network", n.MAC))
+				if why := conflict(e, n); why != "" {
+					f := p.atAttr(n.El.Child("mac"), "address", fmt.Sprintf("MAC %s is also on another <interface>, and %s", n.MAC, why))
 					p.relatedEl(f, e.El.Child("mac"), fmt.Sprintf("%s is also used here", n.MAC))
 					f.Hint = "give this interface a MAC of its own (or remove <mac> and libvirt picks one)"
 					break
@@ -164,6 +176,31 @@ var ruleMACDuplicate = &Rule{
 			byMAC[n.MAC] = append(byMAC[n.MAC], n)
 		}
 	},
+}
+
+// segment names the L2 segment an interface is on when the definition says it: its libvirt
+// network, host bridge, macvtap device or multicast group; "" when it is private (type='user',
+// each its own NAT) or not known from the XML (ethernet, hostdev, vhostuser, ...).
+func segment(n *policy.NIC) string {
+	src := n.El.Child("source")
+	if name := networkOf(n.El); name != "" {
+		return "network '" + name + "'"
+	}
+	switch n.Type {
+	case "bridge":
+		if b := attr(src, "bridge"); b != "" {
+			return "bridge '" + b + "'"
+		}
+	case "direct":
+		if d := attr(src, "dev"); d != "" {
+			return "host device '" + d + "' (macvtap)"
+		}
+	case "mcast":
+		if a := attr(src, "address"); a != "" {
+			return "multicast group " + a + ":" + attr(src, "port")
+		}
+	}
+	return ""
 }
 
 var ruleStandbyModel = &Rule{
