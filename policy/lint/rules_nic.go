@@ -217,7 +217,7 @@ var ruleStandbyModel = &Rule{
 	},
 	check: func(p *pass) {
 		for _, s := range p.m.standbys {
-			if virtioModel(s.Model) {
+			if virtioModel(s.Model) || s.Model == "" && s.Type != "hostdev" && defaultModelIsVirtio(p.dom) {
 				continue
 			}
 			if s.Type == "hostdev" {
@@ -230,7 +230,7 @@ var ruleStandbyModel = &Rule{
 				f.Hint = "set <model type='virtio'/>"
 				continue
 			}
-			f := p.at(s.El, "the standby has no <model>: libvirt's default is not virtio-net, and it refuses a non-virtio standby")
+			f := p.at(s.El, "the standby has no <model>: libvirt's default here is not virtio-net (it is only on s390 and the ARM and RISC-V virt machines), and it refuses a non-virtio standby")
 			f.Hint = "add <model type='virtio'/>"
 		}
 	},
@@ -410,7 +410,7 @@ var ruleNoFreeHotplugPort = &Rule{
 			return
 		}
 		for _, c := range ports {
-			i, ok := parseInt(attr(c, "index"))
+			i, ok := parseUint(attr(c, "index"), 10)
 			if ok && !used[i] && attr(c.Child("target"), "hotplug") != "off" {
 				return
 			}

@@ -120,7 +120,8 @@ var ruleStorageNoLUNPath = &Rule{
 				continue
 			}
 			if c := scsiController(p, l.disk); c != nil {
-				if m := attr(c, "model"); m != "" && m != "virtio-scsi" {
+				// virtio-transitional and virtio-non-transitional are virtio-scsi too.
+				if m := attr(c, "model"); m != "" && m != "virtio-scsi" && m != "virtio-transitional" && m != "virtio-non-transitional" {
 					f := p.atAttr(orEl(tgt, l.disk), "bus", fmt.Sprintf("the storage standby's SCSI controller is model '%s', not virtio-scsi", m))
 					p.relatedEl(f, c, "the controller")
 					f.Hint = "set <controller type='scsi' model='virtio-scsi'/>"
@@ -164,7 +165,7 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 	}
 	want := 0
 	if a := disk.Child("address"); a != nil && attr(a, "type") == "drive" {
-		want, _ = parseInt(attr(a, "controller"))
+		want, _ = parseUint(attr(a, "controller"), 10)
 	} else if idx, ok := diskNameIndex(attr(disk.Child("target"), "dev")); ok {
 		want = idx / 7
 	}
@@ -172,7 +173,7 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 		if attr(c, "type") != "scsi" {
 			continue
 		}
-		i, _ := parseInt(orDefault(attr(c, "index"), "0"))
+		i, _ := parseUint(orDefault(attr(c, "index"), "0"), 10)
 		if i == want {
 			return c
 		}

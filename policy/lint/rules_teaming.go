@@ -107,7 +107,8 @@ var rulePersistentNotAllowed = &Rule{
 	},
 	check: func(p *pass) {
 		for _, n := range p.dom.NICs {
-			if n.Teaming == nil || n.TeamType != "persistent" || n.Teaming.AttrNode("persistent") == nil {
+			// libvirt reads persistent='' as no attribute (virXPathString gives NULL for "").
+			if n.Teaming == nil || n.TeamType != "persistent" || n.Persistent == "" {
 				continue
 			}
 			f := p.atAttr(n.Teaming, "persistent", "persistent= is only for type='transient': libvirt refuses it (\"teaming persistent attribute not allowed if teaming type is 'persistent'\")")
