@@ -116,11 +116,19 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 				if p.Name.Space != policy.NamespaceMetadata || p.Name.Local != "pair" {
 					continue
 				}
-				m.meta = append(m.meta, &metaPair{
+				mp := &metaPair{
 					el: p, kind: attr(p, "kind"), standby: attr(p, "standby"), primary: attr(p, "primary"),
 					mac: strings.ToLower(attr(p, "mac")), pool: attr(p, "pool"),
 					device: strings.ToLower(attr(p, "device")), lun: attr(p, "lun"),
-				})
+				}
+				// Compare the spellings libvirt means, as policy.NIC.MAC holds them.
+				if mac, ok := policy.NormalMAC(mp.mac); ok {
+					mp.mac = mac
+				}
+				if dev, ok := policy.NormalPCIAddress(mp.device); ok {
+					mp.device = dev
+				}
+				m.meta = append(m.meta, mp)
 			}
 		}
 	}
