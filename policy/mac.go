@@ -1,13 +1,14 @@
 package policy
 
-import "fmt"
-
 // NormalMAC reads a MAC address as libvirt reads <mac address=…> (virMacAddrParse) and returns
 // it as libvirt writes it: six groups of lowercase hex digits, two each ("52:54:00:01:02:03").
 // libvirt takes one or two hex digits per group, in any case, separated by ':', and ignores
 // whatever follows the sixth group after a blank or control character; so "52:54:0:1:2:3" and
 // "52:54:00:01:02:03" are the same address. ok is false for a value libvirt refuses.
 func NormalMAC(s string) (mac string, ok bool) {
+	if isNormalMAC(s) {
+		return s, true // the common case, without an allocation
+	}
 	var b [6]byte
 	i := 0
 	for g := range b {
@@ -32,7 +33,33 @@ func NormalMAC(s string) (mac string, ok bool) {
 			return "", false
 		}
 	}
-	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]), true
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 17)
+	for g, v := range b {
+		if g > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, digits[v>>4], digits[v&15])
+	}
+	return string(out), true
+}
+
+// isNormalMAC reports whether s is already written as libvirt writes a MAC.
+func isNormalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // hexVal is the value of a hex digit, -1 for any other byte.
