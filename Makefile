@@ -9,11 +9,14 @@ BIN     := bin/virt-failover
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 # Packages the tests and the demo need: libvirt and QEMU for the two private hosts, xmllint for
-# virt-xml-validate, kmod and cpio for the guest image.
-APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc
+# virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source.
+APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils
 E2E_ROUNDS ?= 1
+# libvirt's own test suite (the test domains of the installed libvirt), fetched from Debian's
+# source package through apt with private sources and lists, and cached here.
+LIBVIRT_SRC ?= $(CURDIR)/.cache/libvirt-src
 
-.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs
+.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs libvirt-tests
 
 build: go-check modules
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-failover
@@ -24,9 +27,14 @@ test: deps check unit e2e
 unit: go-check modules
 	$(GO) test -race -count=1 ./...
 
-## e2e: two private libvirt hosts on this machine, live failover migrations (root).
-e2e: deps build
-	VF_E2E=1 VF_BIN=$(CURDIR)/$(BIN) VF_ROUNDS=$(E2E_ROUNDS) $(GO) test -count=1 -timeout 40m -v ./e2e/
+## e2e: two private libvirt hosts on this machine, live failover migrations; libvirt's own test
+## domains defined in an embedded libvirt and linted (root).
+e2e: deps build libvirt-tests
+	VF_E2E=1 VF_BIN=$(CURDIR)/$(BIN) VF_ROUNDS=$(E2E_ROUNDS) VF_LIBVIRT_SRC=$(LIBVIRT_SRC) $(GO) test -count=1 -timeout 40m -v ./e2e/
+
+## libvirt-tests: fetch the installed libvirt's test suite into $(LIBVIRT_SRC) (once; then cached).
+libvirt-tests: go-check apt-deps
+	$(GO) run ./e2e/libvirtsrc/fetch -dir $(LIBVIRT_SRC)
 
 ## demo: the main job, narrated: a failover guest migrated back and forth between two hosts.
 demo: deps build

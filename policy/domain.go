@@ -38,7 +38,7 @@ type NIC struct {
 	El         *xmlxform.Element
 	Type       string // interface/@type
 	Model      string // model/@type, "" when absent
-	MAC        string // mac/@address, lowercased
+	MAC        string // mac/@address as libvirt reads it (NormalMAC), else lowercased
 	Alias      string // alias/@name
 	Teaming    *xmlxform.Element
 	TeamType   string // teaming/@type
@@ -110,6 +110,9 @@ func newNIC(e *xmlxform.Element) *NIC {
 	n.Type, _ = e.Attr("type")
 	n.Model = AttrOf(e.Child("model"), "type")
 	n.MAC = strings.ToLower(AttrOf(e.Child("mac"), "address"))
+	if mac, ok := NormalMAC(n.MAC); ok {
+		n.MAC = mac
+	}
 	n.Alias = AttrOf(e.Child("alias"), "name")
 	if t := e.Child("teaming"); t != nil {
 		n.Teaming = t

@@ -126,6 +126,9 @@ func runLint(ctx context.Context, cmd *cli.Command) error {
 		all = append(all, r.findings...)
 	}
 	rep := &report{files: files, names: lintedNames(results), findings: all, failOn: failOn, version: version()}
+	for _, e := range ioErrs {
+		rep.unread = append(rep.unread, e.Error())
+	}
 	if err := rep.write(out, format); err != nil {
 		return &cliError{err: fmt.Errorf("lint: writing the report: %w", err), code: exitUsage}
 	}
@@ -158,7 +161,10 @@ type lintInput struct {
 }
 
 // collectInputs expands the arguments: "-" is stdin, a directory is searched for *.xml (hidden
-// directories skipped), anything else is a file.
+// directories skipped), anything else is a file. Symbolic links are followed, to files and to
+// directories (libvirt's autostart directory is all links), and every *.xml path is linted under
+// its own name, also when two paths lead to one file; a link back to a directory being walked is
+// reported, not followed again.
 func collectInputs(args []string, stdinName string) ([]lintInput, []error) {
 	var in []lintInput
 	var errs []error
@@ -176,27 +182,57 @@ func collectInputs(args []string, stdinName string) ([]lintInput, []error) {
 			in = append(in, lintInput{path: a, name: a})
 			continue
 		}
-		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				errs = append(errs, fmt.Errorf("lint: %v", err))
-				return nil
-			}
-			if d.IsDir() {
-				if p != a && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(d.Name(), ".xml") && d.Type().IsRegular() {
-				in = append(in, lintInput{path: p, name: p})
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("lint: %v", err))
-		}
+		w := dirWalk{in: in, errs: errs}
+		w.walk(a, st, nil)
+		in, errs = w.in, w.errs
 	}
 	return in, errs
+}
+
+// dirWalk collects the *.xml files under a directory.
+type dirWalk struct {
+	in   []lintInput
+	errs []error
+}
+
+// walk reads dir (whose stat is st) in name order; up holds the directories above it, to catch
+// a link that leads back to one of them.
+func (w *dirWalk) walk(dir string, st fs.FileInfo, up []fs.FileInfo) {
+	for _, u := range up {
+		if os.SameFile(u, st) {
+			w.errs = append(w.errs, fmt.Errorf("lint: %s: a directory link loop (it leads back to a directory above it); not followed", dir))
+			return
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		w.errs = append(w.errs, fmt.Errorf("lint: %v", err))
+		return
+	}
+	up = append(up, st)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		var fi fs.FileInfo
+		if e.Type()&fs.ModeSymlink != 0 {
+			if fi, err = os.Stat(p); err != nil {
+				if strings.HasSuffix(e.Name(), ".xml") {
+					w.errs = append(w.errs, fmt.Errorf("lint: %v", err)) // a dangling link named *.xml
+				}
+				continue
+			}
+		} else if fi, err = e.Info(); err != nil {
+			w.errs = append(w.errs, fmt.Errorf("lint: %v", err))
+			continue
+		}
+		switch {
+		case fi.IsDir():
+			if !strings.HasPrefix(e.Name(), ".") {
+				w.walk(p, fi, up)
+			}
+		case strings.HasSuffix(e.Name(), ".xml") && fi.Mode().IsRegular():
+			w.in = append(w.in, lintInput{path: p, name: p})
+		}
+	}
 }
 
 type lintResult struct {

@@ -33,6 +33,8 @@ type report struct {
 	findings []lint.Finding
 	failOn   lint.Severity
 	version  string
+	// unread are the inputs that could not be linted, as the error messages stderr shows.
+	unread []string
 }
 
 // failing counts the findings at or above --fail-on.
@@ -80,14 +82,20 @@ func (r *report) writeText(w io.Writer) error {
 			fmt.Fprintf(&b, "\thint: %s\n", f.Hint)
 		}
 	}
-	b.WriteString(r.summary())
-	b.WriteByte('\n')
+	if s := r.summary(); s != "" {
+		b.WriteString(s + "\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// summary is "3 files: 2 errors, 1 warning" or "3 files: no findings".
+// summary is "3 files: 2 errors, 1 warning" or "3 files: no findings", with "; 1 not read" when
+// inputs could not be linted. When nothing could be linted there is no summary: the errors on
+// stderr say it all, and "0 files: no findings" would contradict them.
 func (r *report) summary() string {
+	if r.files == 0 && len(r.unread) > 0 {
+		return ""
+	}
 	var n [4]int
 	for _, f := range r.findings {
 		if f.Severity >= lint.Info && f.Severity <= lint.Error {
@@ -103,7 +111,11 @@ func (r *report) summary() string {
 	if len(parts) == 0 {
 		parts = []string{"no findings"}
 	}
-	return plural(r.files, "file") + ": " + strings.Join(parts, ", ")
+	s := plural(r.files, "file") + ": " + strings.Join(parts, ", ")
+	if len(r.unread) > 0 {
+		s += fmt.Sprintf("; %d not read", len(r.unread))
+	}
+	return s
 }
 
 func plural(n int, what string) string {
@@ -118,6 +130,8 @@ type jsonReport struct {
 	Version  int           `json:"version"`
 	Files    int           `json:"files"`
 	Findings []jsonFinding `json:"findings"`
+	// Errors are the inputs that could not be linted (exit status 2); absent when there are none.
+	Errors []string `json:"errors,omitempty"`
 }
 
 type jsonFinding struct {
@@ -140,7 +154,7 @@ type jsonRelated struct {
 }
 
 func (r *report) writeJSON(w io.Writer) error {
-	out := jsonReport{Version: 1, Files: r.files, Findings: []jsonFinding{}}
+	out := jsonReport{Version: 1, Files: r.files, Findings: []jsonFinding{}, Errors: r.unread}
 	for _, f := range r.findings {
 		jf := jsonFinding{Rule: f.Rule, Name: f.Name, Severity: f.Severity.String(), File: f.File, Line: f.Line,
 			Column: f.Col, Message: f.Message, Hint: f.Hint, Related: []jsonRelated{}}
@@ -168,8 +182,20 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
+	Results     []sarifResult     `json:"results"`
+}
+
+// sarifInvocation reports inputs that could not be linted (only then is there one).
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications"`
+}
+
+type sarifNotification struct {
+	Level   string    `json:"level"`
+	Message sarifText `json:"message"`
 }
 
 type sarifTool struct {
@@ -281,6 +307,13 @@ func (r *report) writeSARIF(w io.Writer) error {
 		})
 	}
 	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
+	if len(r.unread) > 0 {
+		inv := sarifInvocation{}
+		for _, e := range r.unread {
+			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "error", Message: sarifText{Text: e}})
+		}
+		run.Invocations = []sarifInvocation{inv}
+	}
 	for _, f := range r.findings {
 		msg := f.Message
 		if f.Hint != "" {
@@ -314,6 +347,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr,omitempty"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
@@ -329,6 +363,7 @@ type junitSuite struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	ClassName string        `xml:"classname,attr"`
+	Error     *junitFailure `xml:"error,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	SystemOut *junitText    `xml:"system-out,omitempty"`
 }
@@ -379,7 +414,13 @@ func (r *report) writeJUnit(w io.Writer) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	out := junitSuites{Name: "virt-failover lint", Tests: suite.Tests, Failures: suite.Failures, Suites: []junitSuite{suite}}
+	for _, e := range r.unread {
+		suite.Cases = append(suite.Cases, junitCase{Name: "not read", ClassName: "virt-failover.lint",
+			Error: &junitFailure{Message: e, Type: "io"}})
+		suite.Tests++
+		suite.Errors++
+	}
+	out := junitSuites{Name: "virt-failover lint", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Suites: []junitSuite{suite}}
 	b, err := xml.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
@@ -413,7 +454,12 @@ func (r *report) writeGitHub(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "::%s %s::%s\n", cmd, props, ghData(msg))
 	}
-	b.WriteString(r.summary() + "\n")
+	for _, e := range r.unread {
+		fmt.Fprintf(&b, "::error title=%s::%s\n", ghProperty("not read"), ghData(e))
+	}
+	if s := r.summary(); s != "" {
+		b.WriteString(s + "\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -192,3 +192,114 @@ func TestLintPackageStaysLight(t *testing.T) {
 		}
 	}
 }
+
+// runLintRaw runs lint and returns stdout, stderr and the exit status, usage errors included.
+func runLintRaw(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = runCLI(context.Background(), append([]string{"virt-failover", "lint"}, args...), strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+const cleanDomain = "<domain type='kvm'><name>ok</name></domain>\n"
+
+// TestLintFollowsLinks: a directory of links (libvirt's autostart directory) is linted through
+// them, each path under its own name, links to directories are walked, and a link back up the
+// tree is reported once instead of being walked forever.
+func TestLintFollowsLinks(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLink := func(target, p string) {
+		t.Helper()
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustWrite(filepath.Join(dir, "qemu", "web.xml"), cleanDomain)
+	mustWrite(filepath.Join(dir, "qemu", "db.xml"), strings.Replace(cleanDomain, "ok", "db", 1))
+	mustWrite(filepath.Join(dir, "qemu", "notes.txt"), "not a domain")
+	if err := os.MkdirAll(filepath.Join(dir, "qemu", "autostart"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustLink("../web.xml", filepath.Join(dir, "qemu", "autostart", "web.xml"))
+	mustLink("../notes.txt", filepath.Join(dir, "qemu", "autostart", "notes.xml.bak"))
+	mustLink("qemu", filepath.Join(dir, "current"))
+
+	// Only links: before, "0 files: no findings" and exit 0.
+	out, stderr, code := runLintRaw(filepath.Join(dir, "qemu", "autostart"))
+	if code != exitOK || out != "1 file: no findings\n" || stderr != "" {
+		t.Errorf("autostart: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	out, stderr, code = runLintRaw("--format", "junit", dir)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range doc.Suites[0].Cases {
+		names = append(names, strings.TrimPrefix(c.Name, dir+"/"))
+	}
+	want := []string{"current/autostart/web.xml", "current/db.xml", "current/web.xml", "qemu/autostart/web.xml", "qemu/db.xml", "qemu/web.xml"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("linted %q, want %q", names, want)
+	}
+
+	// A link back up the tree: walked until it meets a directory above it (twice here: up/qemu
+	// and up/current lead back to qemu), reported there, the rest still linted.
+	mustLink("..", filepath.Join(dir, "qemu", "up"))
+	out, stderr, code = runLintRaw(filepath.Join(dir, "qemu"))
+	if code != exitUsage || out != "3 files: no findings; 2 not read\n" ||
+		!strings.Contains(stderr, filepath.Join(dir, "qemu", "up", "qemu")+": a directory link loop") ||
+		!strings.Contains(stderr, filepath.Join(dir, "qemu", "up", "current")+": a directory link loop") {
+		t.Errorf("loop: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
+// TestLintUnreadPaths: a path that cannot be read is an error (exit 2) and the summary never
+// contradicts it: no "0 files: no findings" beside "no such file".
+func TestLintUnreadPaths(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.xml")
+	if err := os.WriteFile(good, []byte(cleanDomain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.xml")
+	out, stderr, code := runLintRaw(missing)
+	if code != exitUsage || out != "" || !strings.Contains(stderr, "no such file or directory") {
+		t.Errorf("missing: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	out, _, code = runLintRaw(good, missing)
+	if code != exitUsage || out != "1 file: no findings; 1 not read\n" {
+		t.Errorf("good+missing: exit %d, stdout %q", code, out)
+	}
+	out, _, _ = runLintRaw("--format", "json", good, missing)
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 1 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], missing) {
+		t.Errorf("json: %+v", rep)
+	}
+	out, _, _ = runLintRaw("--format", "sarif", missing)
+	if !strings.Contains(out, `"executionSuccessful": false`) || !strings.Contains(out, missing) {
+		t.Errorf("sarif does not report the unread path:\n%s", out)
+	}
+	out, _, _ = runLintRaw("--format", "junit", missing)
+	if !strings.Contains(out, `errors="1"`) || !strings.Contains(out, "<error message=") {
+		t.Errorf("junit does not report the unread path:\n%s", out)
+	}
+	out, _, _ = runLintRaw("--format", "github", missing)
+	if !strings.HasPrefix(out, "::error title=not read::") || strings.Contains(out, "0 files") {
+		t.Errorf("github: %q", out)
+	}
+}

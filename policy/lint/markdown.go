@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -14,8 +15,8 @@ func Markdown() []byte {
 	b.WriteString("`virt-failover lint` checks domain definitions with these rules (usage: [lint.md](lint.md)). " +
 		"IDs are stable and never reused. **Hook-safe** rules are correct on the live definitions libvirt " +
 		"passes to its hook, and are the ones the hook runs at prepare (`[host] enforce`). " +
-		"`virt-failover lint --explain VF0NN` prints one rule's section. Sections of failover-stack.md, " +
-		"peers.md and e2e-recipe.md cited below are the project's research notes.\n\n")
+		"`virt-failover lint --explain VF0NN` prints one rule's section. The reasons cite the sections of " +
+		"[failover.md](failover.md) that explain the mechanisms they rest on.\n\n")
 	b.WriteString("| ID | Name | Severity | Hook-safe | Summary |\n|---|---|---|---|---|\n")
 	for _, r := range registry {
 		hook := "no"
@@ -31,10 +32,18 @@ func Markdown() []byte {
 		}
 		fmt.Fprintf(&b, "\n## %s %s\n\n", r.ID, r.Name)
 		fmt.Fprintf(&b, "%s; %s. %s.\n\n", capitalize(r.Severity.String()), hook, capitalize(r.Summary))
-		fmt.Fprintf(&b, "%s\n\n**Why.** %s\n\n", r.Doc.What, r.Doc.Why)
+		fmt.Fprintf(&b, "%s\n\n**Why.** %s\n\n", linkCitations(r.Doc.What), linkCitations(r.Doc.Why))
 		fmt.Fprintf(&b, "Bad:\n\n```xml\n%s\n```\n\nGood:\n\n```xml\n%s\n```\n", r.Doc.Bad, r.Doc.Good)
 	}
 	return []byte(b.String())
+}
+
+// citation is how rule docs cite a section of docs/failover.md: docs/failover.md#ANCHOR. The
+// text stays readable in --explain; rules.md, beside failover.md, makes each one a link.
+var citation = regexp.MustCompile(`docs/failover\.md#([a-z0-9-]+)`)
+
+func linkCitations(s string) string {
+	return citation.ReplaceAllString(s, "[failover.md#$1](failover.md#$1)")
 }
 
 func mdCell(s string) string {

@@ -102,7 +102,7 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 			if attr(c, "type") != "pci" {
 				continue
 			}
-			if i, err := strconv.Atoi(attr(c, "index")); err == nil {
+			if i, ok := parseUint(attr(c, "index"), 10); ok {
 				m.controllers[i] = c
 			}
 		}
@@ -116,11 +116,19 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 				if p.Name.Space != policy.NamespaceMetadata || p.Name.Local != "pair" {
 					continue
 				}
-				m.meta = append(m.meta, &metaPair{
+				mp := &metaPair{
 					el: p, kind: attr(p, "kind"), standby: attr(p, "standby"), primary: attr(p, "primary"),
 					mac: strings.ToLower(attr(p, "mac")), pool: attr(p, "pool"),
 					device: strings.ToLower(attr(p, "device")), lun: attr(p, "lun"),
-				})
+				}
+				// Compare the spellings libvirt means, as policy.NIC.MAC holds them.
+				if mac, ok := policy.NormalMAC(mp.mac); ok {
+					mp.mac = mac
+				}
+				if dev, ok := policy.NormalPCIAddress(mp.device); ok {
+					mp.device = dev
+				}
+				m.meta = append(m.meta, mp)
 			}
 		}
 	}
@@ -199,26 +207,48 @@ func attr(e *xmlxform.Element, name string) string {
 	return v
 }
 
-// guestPCI returns the guest PCI bus and slot of a device (its <address type='pci'>).
+// guestPCI returns the guest PCI bus and slot of a device (its <address type='pci'>), read as
+// libvirt reads them (virPCIDeviceAddressParseXML: base 0, so bus='0x10', bus='16' and
+// bus='020' are one bus). An absent bus or slot is 0.
 func guestPCI(e *xmlxform.Element) (bus, slot int, ok bool) {
 	a := e.Child("address")
 	if a == nil || attr(a, "type") != "pci" {
 		return 0, 0, false
 	}
-	bus, ok1 := parseInt(attr(a, "bus"))
-	slot, ok2 := parseInt(attr(a, "slot"))
+	num := func(name string) (int, bool) {
+		v, ok := a.Attr(name)
+		if !ok {
+			return 0, true
+		}
+		return parseUint(v, 0)
+	}
+	bus, ok1 := num("bus")
+	slot, ok2 := num("slot")
 	return bus, slot, ok1 && ok2
 }
 
-// parseInt reads a number as libvirt writes addresses: "0x1f" in hex, else decimal.
-func parseInt(s string) (int, bool) {
-	s = strings.TrimSpace(s)
-	base := 10
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+// parseUint reads an unsigned number attribute as libvirt does (virStrToLong_uip, C's strtoul
+// over the whole value): optional leading blanks and '+', then digits of base; base 16 may
+// start with "0x", and base 0 reads "0x…" as hex, "0…" as octal and anything else as decimal.
+// libvirt reads PCI addresses in base 0 and indexes (controller index=, drive controller=) in
+// base 10, so "010" is 8 in one place and 10 in the other.
+func parseUint(s string, base int) (int, bool) {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	s = strings.TrimPrefix(s, "+")
+	hexPrefix := len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
+	switch {
+	case (base == 0 || base == 16) && hexPrefix:
 		s, base = s[2:], 16
+	case base == 0 && len(s) > 1 && s[0] == '0':
+		s, base = s[1:], 8
+	case base == 0:
+		base = 10
 	}
-	v, err := strconv.ParseInt(s, base, 32)
-	return int(v), err == nil && v >= 0
+	if s == "" || s[0] == '+' || s[0] == '-' || strings.ContainsRune(s, '_') {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, base, 31)
+	return int(v), err == nil
 }
 
 // describeDevice renders a device's start for messages: "<interface type='hostdev'>".
@@ -229,7 +259,24 @@ func describeDevice(e *xmlxform.Element) string {
 	return "<" + e.QName + ">"
 }
 
-// virtioModel reports whether an interface model is virtio-net (failover-stack.md §7 item 2).
+// virtioModel reports whether an interface model is virtio-net. libvirt compares model names
+// without regard to case (virDomainNetSetModelString), so 'VirtIO' is virtio too.
 func virtioModel(m string) bool {
-	return m == "virtio" || m == "virtio-transitional" || m == "virtio-non-transitional"
+	return strings.EqualFold(m, "virtio") || strings.EqualFold(m, "virtio-transitional") ||
+		strings.EqualFold(m, "virtio-non-transitional")
+}
+
+// defaultModelIsVirtio reports whether libvirt's QEMU driver makes an <interface> without
+// <model> a virtio-net (qemuDomainDefaultNetModel): on s390, and on the ARM and RISC-V 'virt'
+// machines. Elsewhere the default is rtl8139 or e1000, whatever QEMU offers first.
+func defaultModelIsVirtio(d *policy.Domain) bool {
+	arch := attr(policy.ChildPath(d.Root, "os", "type"), "arch")
+	virt := d.Machine == "virt" || strings.HasPrefix(d.Machine, "virt-")
+	switch arch {
+	case "s390", "s390x":
+		return true
+	case "armv6l", "armv7l", "aarch64", "riscv32", "riscv64":
+		return virt
+	}
+	return false
 }

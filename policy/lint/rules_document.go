@@ -43,7 +43,7 @@ var ruleTeamingUnknownAttr = &Rule{
 			"replaced by `<teaming>` before libvirt 6.1 merged it.",
 		Why: "libvirt's schema allows exactly `type` and `persistent` on `<teaming>` (domaincommon.rng); without " +
 			"`virsh define --validate` libvirt silently drops what it does not know, so a misspelt `persistant=` " +
-			"turns into a transient without a partner (failover-stack.md §2.1-§2.3).",
+			"turns into a transient without a partner (docs/failover.md#teaming-xml, docs/failover.md#teaming-validation).",
 		Bad:  "<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <teaming type='transient' persistant='ua-sby0'/>\n</interface>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -102,7 +102,7 @@ var ruleSchema = &Rule{
 			"through xmllint) and each of its complaints becomes a finding, placed on the element it names.",
 		Why: "The schema catches what no failover rule is about (a misplaced element, a wrong value type). " +
 			"`virt-xml-validate` alone prints cryptic, sometimes misleading RelaxNG messages and no machine-readable " +
-			"output (peers.md §D); here they land in the same report, formats and exit code. Not hook-safe: it runs a program.",
+			"output; here they land in the same report, formats and exit code. Not hook-safe: it runs a program.",
 		Bad:  "<devices>\n  <interface type='bridge'>\n    <source bridge='br0'/>\n    <bogus/>\n  </interface>\n</devices>",
 		Good: "<devices>\n  <interface type='bridge'>\n    <source bridge='br0'/>\n    <model type='virtio'/>\n  </interface>\n</devices>",
 	},

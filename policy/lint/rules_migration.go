@@ -19,9 +19,9 @@ var ruleHostdevBlocksMigration = &Rule{
 			"metadata records the device as an orchestrated leg (the assigned leg of a storage pair), which the " +
 			"orchestrator unplugs before migrating. Assigned NICs have their own rule (VF028).",
 		Why: "libvirt checks before migrating and refuses: \"cannot migrate a domain with <hostdev mode='subsystem' " +
-			"type='pci'>\"; only a transient teaming device is exempt, because QEMU unplugs it (failover-stack.md §2.3, " +
-			"§2.7). An emulated `failover_pair_id` set through `<qemu:override>` does not count: libvirt does not read it. " +
-			"Nothing unplugs other assigned devices automatically, so whoever starts the migration must (§4.5, §6.5).",
+			"type='pci'>\"; only a transient teaming device is exempt, because QEMU unplugs it (docs/failover.md#teaming-migration). An emulated " +
+			"`failover_pair_id` set through `<qemu:override>` does not count: libvirt does not read it. " +
+			"Nothing unplugs other assigned devices automatically, so whoever starts the migration must (docs/failover.md#teaming-migration, docs/failover.md#storage-multipath).",
 		Bad:  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x0000' bus='0x81' slot='0x00' function='0x0'/>\n  </source>\n</hostdev>",
 		Good: "<metadata>\n  <vfo:failover xmlns:vfo='http://virt-failover.org/xmlns/domain/1.0' version='v0.1.0'>\n    <vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' device='0000:81:00.0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  </vfo:failover>\n</metadata>\n…\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x0000' bus='0x81' slot='0x00' function='0x0'/>\n  </source>\n  <alias name='ua-hd0'/>\n</hostdev>",
 	},
@@ -72,7 +72,7 @@ var ruleAssignedNICWithoutStandby = &Rule{
 			"A warning; an error with `[lint] require_migratable = true` (or `--require-migratable`).",
 		Why: "libvirt refuses to migrate it (\"cannot migrate a domain with <interface type='hostdev'>\"), and nothing " +
 			"carries the guest's traffic while it is gone. Transparent failover fixes both: a virtio standby with the " +
-			"same MAC and `<teaming>` on both (failover-stack.md §2.1, §2.7). `virt-failover pair` adds them.",
+			"same MAC and `<teaming>` on both (docs/failover.md#teaming-xml, docs/failover.md#teaming-migration). `virt-failover pair` adds them.",
 		Bad:  "<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <source>\n    <address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/>\n  </source>\n</interface>",
 		Good: "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <source bridge='br-fabric'/>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <source>\n    <address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/>\n  </source>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -122,7 +122,7 @@ var ruleEmulatedPrimaryROM = &Rule{
 			"`<rom enabled='no'/>`.",
 		Why: "Measured on QEMU 7.2.22 (Debian 12): the migration fails with `Unknown ramblock \".../e1000e.rom\", cannot " +
 			"accept migration`, because the source registers the ROM's RAM while the destination's primary is still " +
-			"hidden (e2e-recipe.md; failover-stack.md §3.5, §5 #7). QEMU's own failover test also starts its " +
+			"hidden (docs/failover.md#rom-bar). QEMU's own failover test also starts its " +
 			"primaries without a ROM. `<rom bar='off'/>` alone was not measured to be enough.",
 		Bad:  "<interface type='network'>\n  <source network='lan'/>\n  <mac address='52:54:00:5f:00:10'/>\n  <model type='e1000e'/>\n  <alias name='ua-pri0'/>\n</interface>\n…\n<qemu:override>\n  <qemu:device alias='ua-pri0'>\n    <qemu:frontend>\n      <qemu:property name='failover_pair_id' type='string' value='ua-sby0'/>\n    </qemu:frontend>\n  </qemu:device>\n</qemu:override>",
 		Good: "<interface type='network'>\n  <source network='lan'/>\n  <mac address='52:54:00:5f:00:10'/>\n  <model type='e1000e'/>\n  <rom enabled='no'/>\n  <alias name='ua-pri0'/>\n</interface>\n…\n<qemu:override>\n  <qemu:device alias='ua-pri0'>\n    <qemu:frontend>\n      <qemu:property name='failover_pair_id' type='string' value='ua-sby0'/>\n    </qemu:frontend>\n  </qemu:device>\n</qemu:override>",
@@ -156,7 +156,7 @@ var ruleVFIOPrimaryROMBar = &Rule{
 		What: "An assigned (VFIO) primary has neither `<rom bar='off'/>` nor `<rom enabled='no'/>`.",
 		Why: "QEMU releases before the mid-2021 fix (\"failover: unregister ROM on unplug\", probably 6.1) fail the " +
 			"migration of a failover primary with an option ROM (`Unknown ramblock \"…rom\"`). QEMU 7.2 (Debian 12) has " +
-			"the fix, so this is only a note for hosts that may run older QEMU (failover-stack.md §3.5, §5 #7, §7 item 7).",
+			"the fix, so this is only a note for hosts that may run older QEMU (docs/failover.md#rom-bar, docs/failover.md#known-bugs).",
 		Bad:  "<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <rom bar='off'/>\n</interface>",
 	},
@@ -183,7 +183,7 @@ var ruleWindowsVIOPROT = &Rule{
 		What: "The libosinfo metadata says the guest is Windows, and the domain has a failover pair.",
 		Why: "Windows' NetKVM supports failover only with the VIOPROT protocol driver installed; without it a " +
 			"`failover=on` adapter indicates no link until it sees a VF with its MAC, so the guest may have no network " +
-			"at all, and VIOPROT binds only to the VF models on its list (failover-stack.md §4.4; virtio-win 0.1.189 or " +
+			"at all, and VIOPROT binds only to the VF models on its list (docs/failover.md#windows-netkvm; virtio-win 0.1.189 or " +
 			"later).",
 		Bad:  "<metadata>\n  <libosinfo:libosinfo xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>\n    <libosinfo:os id='http://microsoft.com/win/2k22'/>\n  </libosinfo:libosinfo>\n</metadata>\n…\n<teaming type='transient' persistent='ua-sby0'/>",
 		Good: "<metadata>\n  <libosinfo:libosinfo xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>\n    <libosinfo:os id='http://debian.org/debian/12'/>\n  </libosinfo:libosinfo>\n</metadata>\n…\n<teaming type='transient' persistent='ua-sby0'/>",

@@ -16,7 +16,7 @@ var rulePairMACMismatch = &Rule{
 			"`<mac>` than the standby it names.",
 		Why: "The guest's net_failover pairs the primary with the failover master by permanent MAC; with different " +
 			"MACs the VF is never enslaved and traffic does not move to it. libvirt deliberately does not check this " +
-			"(failover-stack.md §2.3, §2.5, §4.1; known pain point §5 #9).",
+			"(docs/failover.md#mac-addresses, docs/failover.md#guest-net-failover, docs/failover.md#known-bugs).",
 		Bad:  "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:03'/>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -39,7 +39,7 @@ var rulePairMACMissing = &Rule{
 	Doc: Doc{
 		What: "A primary `<interface>`, or a standby that a primary names, has no `<mac address=…/>`.",
 		Why: "libvirt gives every interface without a MAC a random one when it parses the definition, so the two " +
-			"cannot match and net_failover, which pairs by MAC, never pairs them (failover-stack.md §2.5, §4.1).",
+			"cannot match and net_failover, which pairs by MAC, never pairs them (docs/failover.md#mac-addresses, docs/failover.md#guest-net-failover).",
 		Bad:  "<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -78,7 +78,7 @@ var ruleHostdevPrimaryMAC = &Rule{
 			"`<interface type='hostdev'>`.",
 		Why: "libvirt programs a VF's MAC through its PF for `<interface type='hostdev'>` and hostdev networks, but not " +
 			"for a plain `<hostdev>`: the device must already carry the standby's MAC when the guest driver probes it, " +
-			"or net_failover does not pair them (failover-stack.md §2.1, §2.5; pain point §5 #9). It is the right form " +
+			"or net_failover does not pair them (docs/failover.md#teaming-xml, docs/failover.md#mac-addresses). It is the right form " +
 			"for a non-VF NIC or when libvirt may not touch the PF; the MAC is then a host-side step.",
 		Bad:  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x0000' bus='0x03' slot='0x07' function='0x1'/>\n  </source>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <source>\n    <address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/>\n  </source>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
@@ -111,12 +111,16 @@ func macOr(mac string) string {
 
 var ruleMACDuplicate = &Rule{
 	ID: "VF019", Name: "mac-duplicate", Severity: Error, HookSafe: true,
-	Summary: "one MAC on interfaces that are not one failover pair",
+	Summary: "one MAC on interfaces that are not one failover pair, where it matters",
 	Doc: Doc{
-		What: "Two `<interface>`s share a MAC without being a standby and its primary.",
+		What: "Two `<interface>`s share a MAC without being a standby and its primary, and either one of them is " +
+			"in a failover pair, or both are on the same L2 segment: the same `<source network>`, `<source bridge>` " +
+			"or `direct` device, or the same multicast group. MACs are compared as libvirt reads them " +
+			"(`52:54:0:1:2:3` is `52:54:00:01:02:03`). NICs that share no segment may repeat a MAC: libvirt's own " +
+			"test domains put one MAC on several `type='user'` NICs, each its own private network.",
 		Why: "net_failover enslaves any PCI NIC whose permanent MAC equals a failover master's, so a third NIC with " +
-			"the standby's MAC is taken for the primary (failover-stack.md §4.1); and two unrelated NICs with one MAC " +
-			"confuse every switch on the segment.",
+			"the standby's MAC is taken for the primary (docs/failover.md#guest-net-failover); and two NICs with one MAC " +
+			"on one segment confuse the bridge and every switch on it.",
 		Bad:  "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:03'/>\n</interface>",
 	},
@@ -138,15 +142,23 @@ var ruleMACDuplicate = &Rule{
 				role[t.el] = "?"
 			}
 		}
-		conflict := func(a, b *xmlxform.Element) bool {
-			ra, rb := role[a], role[b]
+		// conflict says why one MAC on a and b is wrong, "" when it is not.
+		conflict := func(a, b *policy.NIC) string {
+			ra, rb := role[a.El], role[b.El]
 			switch {
+			case ra == "" && rb == "":
+				if seg := segment(a); seg != "" && seg == segment(b) {
+					return "both are on " + seg + ": one MAC twice on one segment confuses the bridge and the switches"
+				}
+				return "" // no pair, no shared segment: libvirt's own test domains do this
 			case ra == "" || rb == "":
-				return true // a NIC outside any pair
-			case ra == "?" || rb == "?" || primary[a] && primary[b]:
-				return false // a broken or doubled pairing: VF005, VF007, VF008, VF009 say so
+				return "it is not this one's failover partner: net_failover pairs by MAC and takes it for the primary"
+			case ra == "?" || rb == "?" || primary[a.El] && primary[b.El]:
+				return "" // a broken or doubled pairing: VF005, VF007, VF008, VF009 say so
+			case ra != rb:
+				return "it is not this one's failover partner: net_failover pairs by MAC and takes it for the primary"
 			}
-			return ra != rb
+			return "" // a standby and its primary
 		}
 		byMAC := map[string][]*policy.NIC{}
 		for _, n := range p.dom.NICs {
@@ -154,8 +166,8 @@ var ruleMACDuplicate = &Rule{
 				continue
 			}
 			for _, e := range byMAC[n.MAC] {
-				if conflict(e.El, n.El) {
-					f := p.atAttr(n.El.Child("mac"), "address", fmt.Sprintf("MAC %s is also on an <interface> that is not this one's failover partner: net_failover pairs by MAC, and one MAC on two NICs confuses the network", n.MAC))
+				if why := conflict(e, n); why != "" {
+					f := p.atAttr(n.El.Child("mac"), "address", fmt.Sprintf("MAC %s is also on another <interface>, and %s", n.MAC, why))
 					p.relatedEl(f, e.El.Child("mac"), fmt.Sprintf("%s is also used here", n.MAC))
 					f.Hint = "give this interface a MAC of its own (or remove <mac> and libvirt picks one)"
 					break
@@ -166,6 +178,31 @@ var ruleMACDuplicate = &Rule{
 	},
 }
 
+// segment names the L2 segment an interface is on when the definition says it: its libvirt
+// network, host bridge, macvtap device or multicast group; "" when it is private (type='user',
+// each its own NAT) or not known from the XML (ethernet, hostdev, vhostuser, ...).
+func segment(n *policy.NIC) string {
+	src := n.El.Child("source")
+	if name := networkOf(n.El); name != "" {
+		return "network '" + name + "'"
+	}
+	switch n.Type {
+	case "bridge":
+		if b := attr(src, "bridge"); b != "" {
+			return "bridge '" + b + "'"
+		}
+	case "direct":
+		if d := attr(src, "dev"); d != "" {
+			return "host device '" + d + "' (macvtap)"
+		}
+	case "mcast":
+		if a := attr(src, "address"); a != "" {
+			return "multicast group " + a + ":" + attr(src, "port")
+		}
+	}
+	return ""
+}
+
 var ruleStandbyModel = &Rule{
 	ID: "VF020", Name: "standby-model-not-virtio", Severity: Error, HookSafe: true,
 	Summary: "a standby that is not virtio-net",
@@ -173,14 +210,13 @@ var ruleStandbyModel = &Rule{
 		What: "A `<teaming type='persistent'/>` interface is not `<model type='virtio'/>` (or virtio-transitional, " +
 			"virtio-non-transitional); this includes an `<interface type='hostdev'>` standby, which has no model at all.",
 		Why: "Failover is a virtio-net feature (`failover=on`, VIRTIO_NET_F_STANDBY); libvirt refuses anything else: " +
-			"\"virtio-net teaming persistent interface must be <model type='virtio'/>, not '…'\" (failover-stack.md " +
-			"§2.3, §3.1, §7 item 2).",
+			"\"virtio-net teaming persistent interface must be <model type='virtio'/>, not '…'\" (docs/failover.md#teaming-validation, docs/failover.md#qemu-failover).",
 		Bad:  "<interface type='bridge'>\n  <model type='e1000e'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
 	check: func(p *pass) {
 		for _, s := range p.m.standbys {
-			if virtioModel(s.Model) {
+			if virtioModel(s.Model) || s.Model == "" && s.Type != "hostdev" && defaultModelIsVirtio(p.dom) {
 				continue
 			}
 			if s.Type == "hostdev" {
@@ -193,7 +229,7 @@ var ruleStandbyModel = &Rule{
 				f.Hint = "set <model type='virtio'/>"
 				continue
 			}
-			f := p.at(s.El, "the standby has no <model>: libvirt's default is not virtio-net, and it refuses a non-virtio standby")
+			f := p.at(s.El, "the standby has no <model>: libvirt's default here is not virtio-net (it is only on s390 and the ARM and RISC-V virt machines), and it refuses a non-virtio standby")
 			f.Hint = "add <model type='virtio'/>"
 		}
 	},
@@ -207,7 +243,7 @@ var ruleStandbyLinkDown = &Rule{
 		Why: "With QEMU-driven failover nothing brings the standby's link up: while the primary is unplugged for " +
 			"migration the guest has no network at all. The manual scheme in the kernel's net_failover document " +
 			"toggles the link around migration with `virsh domif-setlink`; libvirt's teaming does not " +
-			"(failover-stack.md §4.2).",
+			"(docs/failover.md#guest-pitfalls).",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <link state='down'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
@@ -228,7 +264,7 @@ var ruleStandbySource = &Rule{
 		What: "A standby uses user-mode networking (SLIRP), has no source network or bridge, or (with `[lint] " +
 			"standby_networks` in the policy) uses a network or bridge that is not in that list.",
 		Why: "Both devices of a pair must reach the same L2 segment: the guest keeps its MAC and addresses on the " +
-			"failover master and only the path changes (failover-stack.md §2.2). SLIRP is a private NAT inside QEMU; " +
+			"failover master and only the path changes (docs/failover.md#teaming-xml). SLIRP is a private NAT inside QEMU; " +
 			"a standby elsewhere loses every connection while the primary is unplugged. libvirt's own test data uses " +
 			"`type='user'` standbys, which is fine for a parser test only.",
 		Bad:  "<interface type='user'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
@@ -288,7 +324,7 @@ var ruleStandbyOnPool = &Rule{
 			"`networks`: a hostdev network that hands out VFs.",
 		Why: "The standby must be the emulated virtio-net path that stays while the primary is unplugged; on a " +
 			"hostdev network libvirt gives it a VF instead, which cannot be a virtio standby and which blocks " +
-			"migration (failover-stack.md §2.1, §2.3, §2.7).",
+			"migration (docs/failover.md#teaming-xml, docs/failover.md#teaming-migration).",
 		Bad:  "<interface type='network'>\n  <source network='fabric'/>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<interface type='network'>\n  <source network='lan'/>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
@@ -311,7 +347,7 @@ var rulePrimaryNotHotpluggable = &Rule{
 			"controller with `<target hotplug='off'/>`.",
 		Why: "QEMU unplugs the primary through the bus's hot-plug handler when migration starts and plugs it back " +
 			"after; a primary on a bus without hot-plug is refused (\"Bus 'pcie.0' does not support hotplugging\") or " +
-			"cannot be unplugged (failover-stack.md §2.8, §3.1, §3.6, §7 item 6).",
+			"cannot be unplugged (docs/failover.md#hotplug, docs/failover.md#qemu-migration).",
 		Bad:  "<controller type='pci' index='3' model='pcie-root-port'>\n  <target chassis='3' port='0xa' hotplug='off'/>\n</controller>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>\n</interface>",
 		Good: "<controller type='pci' index='3' model='pcie-root-port'>\n  <target chassis='3' port='0xa'/>\n</controller>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>\n</interface>",
 	},
@@ -342,8 +378,8 @@ var ruleNoFreeHotplugPort = &Rule{
 	Doc: Doc{
 		What: "A q35 domain with a failover primary whose PCI addresses are all assigned has no `pcie-root-port` " +
 			"left without a device on it (and without `hotplug='off'`).",
-		Why: "On q35 every hot-plugged endpoint needs a free root port (failover-stack.md §2.8; virt-lint checks the " +
-			"same, peers.md §D). QEMU re-plugs a teaming primary at its own address, so failover migration does not " +
+		Why: "On q35 every hot-plugged endpoint needs a free root port (docs/failover.md#hotplug). QEMU " +
+			"re-plugs a teaming primary at its own address, so failover migration does not " +
 			"need one; a device attached anew does: a primary re-added after `virsh detach-device`, a storage leg " +
 			"the orchestrator plugs elsewhere. Not hook-safe: it is about later attachments, not this start.",
 		Bad:  "<controller type='pci' index='1' model='pcie-root-port'/>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n</interface>",
@@ -373,7 +409,7 @@ var ruleNoFreeHotplugPort = &Rule{
 			return
 		}
 		for _, c := range ports {
-			i, ok := parseInt(attr(c, "index"))
+			i, ok := parseUint(attr(c, "index"), 10)
 			if ok && !used[i] && attr(c.Child("target"), "hotplug") != "off" {
 				return
 			}
@@ -390,7 +426,7 @@ var rulePairSharesSlot = &Rule{
 		What: "A primary and the standby it names have guest PCI addresses on the same bus and slot (two functions " +
 			"of one multifunction slot).",
 		Why: "QEMU's failover documentation says primary and standby must not share a PCIe slot: hot-unplug works per " +
-			"slot, so unplugging the primary would take the standby with it (failover-stack.md §3.5).",
+			"slot, so unplugging the primary would take the standby with it (docs/failover.md#qemu-primary-devices).",
 		Bad:  "<interface type='bridge'>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n  <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0' multifunction='on'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n  <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>\n</interface>",
 	},

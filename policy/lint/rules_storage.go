@@ -93,7 +93,7 @@ var ruleStorageNoLUNPath = &Rule{
 		Why: "Nothing fails storage over automatically: the orchestrator unplugs the assigned leg before migrating, and " +
 			"the guest keeps its disk only through a second path that dm-multipath sees as the same WWID. With " +
 			"`<disk device='lun'>` on virtio-scsi (QEMU's scsi-block) the guest sees the LUN's own INQUIRY/VPD data, so " +
-			"the WWIDs match (failover-stack.md §4.5, §6.5).",
+			"the WWIDs match (docs/failover.md#storage-multipath).",
 		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' device='0000:81:00.0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sda' bus='sata'/>\n  <alias name='ua-lun0'/>\n</disk>",
 		Good: "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' device='0000:81:00.0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<controller type='scsi' model='virtio-scsi'/>\n<disk type='block' device='lun'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sda' bus='scsi'/>\n  <alias name='ua-lun0'/>\n</disk>",
 	},
@@ -120,7 +120,8 @@ var ruleStorageNoLUNPath = &Rule{
 				continue
 			}
 			if c := scsiController(p, l.disk); c != nil {
-				if m := attr(c, "model"); m != "" && m != "virtio-scsi" {
+				// virtio-transitional and virtio-non-transitional are virtio-scsi too.
+				if m := attr(c, "model"); m != "" && m != "virtio-scsi" && m != "virtio-transitional" && m != "virtio-non-transitional" {
 					f := p.atAttr(orEl(tgt, l.disk), "bus", fmt.Sprintf("the storage standby's SCSI controller is model '%s', not virtio-scsi", m))
 					p.relatedEl(f, c, "the controller")
 					f.Hint = "set <controller type='scsi' model='virtio-scsi'/>"
@@ -164,7 +165,7 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 	}
 	want := 0
 	if a := disk.Child("address"); a != nil && attr(a, "type") == "drive" {
-		want, _ = parseInt(attr(a, "controller"))
+		want, _ = parseUint(attr(a, "controller"), 10)
 	} else if idx, ok := diskNameIndex(attr(disk.Child("target"), "dev")); ok {
 		want = idx / 7
 	}
@@ -172,7 +173,7 @@ func scsiController(p *pass, disk *xmlxform.Element) *xmlxform.Element {
 		if attr(c, "type") != "scsi" {
 			continue
 		}
-		i, _ := parseInt(orDefault(attr(c, "index"), "0"))
+		i, _ := parseUint(orDefault(attr(c, "index"), "0"), 10)
 		if i == want {
 			return c
 		}
@@ -207,8 +208,8 @@ var ruleStorageNVMe = &Rule{
 		What: "A storage pair's LUN is an NVMe namespace (`/dev/nvme…`, `/dev/disk/by-id/nvme-…`).",
 		Why: "NVMe identifies a namespace by EUI-64, NGUID or NQN; SCSI and virtio paths report SCSI-style WWIDs. " +
 			"The formats differ, so guest dm-multipath cannot pair the assigned NVMe leg with a virtio path without " +
-			"custom uid handling, and the kernel's native NVMe multipath only groups NVMe paths (failover-stack.md " +
-			"§4.5, an inference the reference marks open). `<disk type='nvme'>` drives a host namespace through QEMU " +
+			"custom uid handling, and the kernel's native NVMe multipath only groups NVMe paths (docs/failover.md#storage-multipath). " +
+			"`<disk type='nvme'>` drives a host namespace through QEMU " +
 			"and migrates without any of this.",
 		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-nvme0' device='0000:82:00.0' lun='/dev/disk/by-id/nvme-eui.0025388b71b0c2e1'/>",
 		Good: "<disk type='nvme' device='disk'>\n  <driver name='qemu' type='raw'/>\n  <source type='pci' managed='yes' namespace='1'>\n    <address domain='0x0000' bus='0x82' slot='0x00' function='0x0'/>\n  </source>\n  <target dev='vda' bus='virtio'/>\n</disk>",
@@ -238,7 +239,7 @@ var ruleStorageVirtioBlk = &Rule{
 		What: "The standby disk of a storage pair is on `bus='virtio'` (virtio-blk, `/dev/vdX` in the guest).",
 		Why: "dm-multipath blacklists `vd*` devices by default (or allows only sd, dasd and nvme) and needs a WWID " +
 			"from `ID_WWN` or `SCSI_IDENT_*`, which virtio-blk lacks: it only has a 20-byte serial. Multipath then does " +
-			"not pair it with the assigned leg (failover-stack.md §4.5).",
+			"not pair it with the assigned leg (docs/failover.md#storage-multipath).",
 		Bad:  "<disk type='block' device='disk'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='vdb' bus='virtio'/>\n  <alias name='ua-lun0'/>\n</disk>",
 		Good: "<disk type='block' device='lun'>\n  <source dev='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n  <target dev='sdb' bus='scsi'/>\n  <alias name='ua-lun0'/>\n</disk>",
 	},
@@ -263,7 +264,7 @@ var ruleStorageWWNMismatch = &Rule{
 			"`/dev/disk/by-id/wwn-0x…` or `scsi-3…` path).",
 		Why: "Guest multipath groups paths by WWID; legs that report different WWNs become two disks, and the guest " +
 			"loses the LUN when the assigned leg is unplugged. `<wwn>` and `<serial>` are part of libvirt's ABI check, so " +
-			"this cannot be fixed during a migration (failover-stack.md §4.5, §6.3).",
+			"this cannot be fixed during a migration (docs/failover.md#storage-multipath, docs/failover.md#abi-check).",
 		Bad:  "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <target dev='sda' bus='scsi'/>\n  <wwn>5000c500a1b2c3d5</wwn>\n  <alias name='ua-lun0'/>\n</disk>",
 		Good: "<vfo:pair kind='storage' standby='ua-lun0' primary='ua-hd0' lun='/dev/disk/by-id/wwn-0x5000c500a1b2c3d4'/>\n…\n<disk type='block' device='disk'>\n  <target dev='sda' bus='scsi'/>\n  <wwn>5000c500a1b2c3d4</wwn>\n  <alias name='ua-lun0'/>\n</disk>",
 	},
@@ -315,7 +316,7 @@ var rulePairMetadata = &Rule{
 		Why: "The orchestrator and the hook act on the metadata (which leg to unplug, which pool to claim a VF from); " +
 			"when it and the devices disagree, they act on the wrong device or not at all. The metadata goes stale when " +
 			"someone edits the devices by hand after pairing (the hook's pool claims and the orchestrator's storage legs " +
-			"rest on it, failover-stack.md §4.5, §6.5).",
+			"rest on it, docs/failover.md#storage-multipath, docs/failover.md#teaming-migration).",
 		Bad:  "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:09' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:02' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},

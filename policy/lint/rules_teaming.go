@@ -30,8 +30,8 @@ var ruleTeamingTypeInvalid = &Rule{
 	Doc: Doc{
 		What: "A `<teaming>` element without `type=`, or with a type other than `persistent` (the virtio standby) " +
 			"and `transient` (the assigned primary).",
-		Why: "libvirt's parser knows `none`, `persistent` and `transient` and its schema only the last two " +
-			"(failover-stack.md §2.3); anything else is refused, and `none` means the element does nothing.",
+		Why: "libvirt refuses every type but `persistent` and `transient` (\"unknown teaming type\"), `none` included, " +
+			"and a `<teaming>` without a type (docs/failover.md#teaming-validation).",
 		Bad:  "<teaming type='standby'/>",
 		Good: "<teaming type='persistent'/>",
 	},
@@ -61,7 +61,7 @@ var ruleTransientNoPersistent = &Rule{
 		What: "A transient (primary) device's `<teaming>` does not name its standby with `persistent=`.",
 		Why: "libvirt refuses it: \"teaming persistent attribute must be set if teaming type is 'transient'\" for an " +
 			"`<interface>`, \"missing required persistent attribute in hostdev teaming element\" for a `<hostdev>` " +
-			"(failover-stack.md §2.3). The alias is what QEMU's `failover_pair_id` points at (§2.6).",
+			"(docs/failover.md#teaming-validation). The alias is what QEMU's `failover_pair_id` points at (docs/failover.md#qemu-failover).",
 		Bad:  "<interface type='hostdev' managed='yes'>\n  <teaming type='transient'/>\n</interface>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -101,13 +101,14 @@ var rulePersistentNotAllowed = &Rule{
 	Doc: Doc{
 		What: "An `<interface>`'s `<teaming type='persistent'>` also carries `persistent=`.",
 		Why: "libvirt refuses it: \"teaming persistent attribute not allowed if teaming type is 'persistent'\" " +
-			"(failover-stack.md §2.3). Usually the two devices' `<teaming>` elements were swapped or copied.",
+			"(docs/failover.md#teaming-validation). Usually the two devices' `<teaming>` elements were swapped or copied.",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
 	check: func(p *pass) {
 		for _, n := range p.dom.NICs {
-			if n.Teaming == nil || n.TeamType != "persistent" || n.Teaming.AttrNode("persistent") == nil {
+			// libvirt reads persistent='' as no attribute (virXPathString gives NULL for "").
+			if n.Teaming == nil || n.TeamType != "persistent" || n.Persistent == "" {
 				continue
 			}
 			f := p.atAttr(n.Teaming, "persistent", "persistent= is only for type='transient': libvirt refuses it (\"teaming persistent attribute not allowed if teaming type is 'persistent'\")")
@@ -122,7 +123,7 @@ var rulePersistentUnknownAlias = &Rule{
 	Doc: Doc{
 		What: "`<teaming type='transient' persistent='ua-…'>` (or an emulated primary's `failover_pair_id` set through " +
 			"`<qemu:override>`) names an alias that no device in the domain carries.",
-		Why: "libvirt does not check that `persistent=` resolves (failover-stack.md §2.3); QEMU then has no virtio-net " +
+		Why: "libvirt does not check that `persistent=` resolves (docs/failover.md#teaming-validation); QEMU then has no virtio-net " +
 			"with that id, the primary is never hidden or unplugged, and migration fails at run time.",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-net0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-net1'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-net0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-net0'/>\n</interface>",
@@ -170,7 +171,7 @@ var rulePersistentNotStandby = &Rule{
 			"`<teaming type='persistent'/>`: a disk, a hostdev, another primary, or an interface without `<teaming>`.",
 		Why: "Only a persistent-teaming interface becomes a virtio-net failover standby (`failover=on`) in QEMU; " +
 			"a primary whose `failover_pair_id` names anything else is never hidden, negotiated or unplugged " +
-			"(failover-stack.md §2.2, §2.6, §3.1-§3.2).",
+			"(docs/failover.md#qemu-failover).",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -208,7 +209,7 @@ var ruleDuplicateTransient = &Rule{
 		What: "More than one primary (`<teaming type='transient'>` or `failover_pair_id`) names the same standby.",
 		Why: "A virtio-net failover standby has exactly one primary: QEMU refuses the second (\"Cannot attach more " +
 			"than one primary device to '…'\"), and the guest's net_failover takes one primary per master " +
-			"(failover-stack.md §2.3, §3.1, §4.1; oVirt reports the same limit).",
+			"(docs/failover.md#qemu-failover, docs/failover.md#guest-net-failover).",
 		Bad:  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>",
 		Good: "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>\n<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby1'/>\n</hostdev>",
 	},
@@ -232,7 +233,7 @@ var ruleStandbyWithoutPrimary = &Rule{
 			"`failover_pair_id` names it.",
 		Why: "QEMU starts the virtio-net with `failover=on` and waits for a primary that never comes (\"Primary device " +
 			"not found\"); the guest only has the virtio path. A Windows guest's NetKVM without VIOPROT shows no link " +
-			"at all until a VF with its MAC appears (failover-stack.md §3.1, §4.4). Fine while a primary is to be " +
+			"at all until a VF with its MAC appears (docs/failover.md#qemu-failover, docs/failover.md#windows-netkvm). Fine while a primary is to be " +
 			"hot-plugged later; otherwise pair it or drop `<teaming>`.",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
@@ -259,7 +260,7 @@ var ruleHostdevTeamingNotTrans = &Rule{
 	Doc: Doc{
 		What: "A `<hostdev>` has `<teaming type='persistent'/>`.",
 		Why: "An assigned device can only be the primary; libvirt refuses it: \"teaming hostdev devices must have " +
-			"type='transient'\" (failover-stack.md §2.3). The standby is always a virtio `<interface>`.",
+			"type='transient'\" (docs/failover.md#teaming-validation). The standby is always a virtio `<interface>`.",
 		Bad:  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='persistent'/>\n</hostdev>",
 		Good: "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>",
 	},
@@ -278,8 +279,8 @@ var ruleHostdevTeamingNotPCI = &Rule{
 	Summary: "<teaming> on a <hostdev> that is not a PCI subsystem device",
 	Doc: Doc{
 		What: "A `<hostdev>` with `<teaming>` is not `mode='subsystem' type='pci'` (a USB, SCSI or mdev device).",
-		Why: "libvirt refuses it: \"teaming is only supported for pci hostdev devices\" (failover-stack.md §2.3); QEMU's " +
-			"`failover_pair_id` is a PCI device property (§3.1).",
+		Why: "libvirt refuses it: \"teaming is only supported for pci hostdev devices\" (docs/failover.md#teaming-validation); QEMU's " +
+			"`failover_pair_id` is a PCI device property (docs/failover.md#qemu-failover).",
 		Bad:  "<hostdev mode='subsystem' type='usb'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>",
 		Good: "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n</hostdev>",
 	},
@@ -301,8 +302,8 @@ var ruleTransientInterfaceType = &Rule{
 		What: "An `<interface>` with `<teaming type='transient'>` is not `type='hostdev'` (a VF) or `type='network'` " +
 			"(a hostdev network, a pool of VFs).",
 		Why: "libvirt refuses it: \"virtio-net teaming transient interface must be type='hostdev', not '…'\" " +
-			"(failover-stack.md §2.3). An emulated NIC can still be a primary for tests, paired with " +
-			"`failover_pair_id` through `<qemu:override>` (§3.5).",
+			"(docs/failover.md#teaming-validation). An emulated NIC can still be a primary for tests, paired with " +
+			"`failover_pair_id` through `<qemu:override>` (docs/failover.md#qemu-primary-devices).",
 		Bad:  "<interface type='bridge'>\n  <source bridge='br0'/>\n  <model type='e1000e'/>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 		Good: "<interface type='hostdev' managed='yes'>\n  <source>\n    <address type='pci' domain='0x0000' bus='0x03' slot='0x07' function='0x1'/>\n  </source>\n  <teaming type='transient' persistent='ua-sby0'/>\n</interface>",
 	},
@@ -324,7 +325,7 @@ var ruleStandbyAliasInvalid = &Rule{
 		What: "A `<teaming type='persistent'/>` interface has no `<alias>`, or an alias that is not a user alias: " +
 			"`ua-` followed by letters, digits, `_` and `-`.",
 		Why: "The primary names its standby by alias, and libvirt keeps only user aliases: any other name is replaced " +
-			"by one it generates (`net0`), so nothing can name the standby (failover-stack.md §2.4).",
+			"by one it generates (`net0`), so nothing can name the standby (docs/failover.md#user-aliases).",
 		Bad:  "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='backup0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <model type='virtio'/>\n  <alias name='ua-backup0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
@@ -364,7 +365,7 @@ var ruleAliasDuplicate = &Rule{
 	Summary: "two devices carry one user alias",
 	Doc: Doc{
 		What: "The same user alias (`ua-…`) is on more than one device.",
-		Why: "libvirt refuses it: \"non unique alias detected: …\" (failover-stack.md §2.3, §2.4); the alias is the QEMU " +
+		Why: "libvirt refuses it: \"non unique alias detected: …\" (docs/failover.md#teaming-validation, docs/failover.md#user-aliases); the alias is the QEMU " +
 			"device id a primary's `failover_pair_id` points at.",
 		Bad:  "<interface type='bridge'>\n  <alias name='ua-sby0'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <alias name='ua-sby0'/>\n</interface>",
 		Good: "<interface type='bridge'>\n  <alias name='ua-sby0'/>\n</interface>\n<interface type='hostdev' managed='yes'>\n  <alias name='ua-pri0'/>\n</interface>",

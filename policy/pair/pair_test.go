@@ -81,8 +81,8 @@ func TestRefusals(t *testing.T) {
 			Options{}, "a teamed PCI <hostdev> has no host PCI address libvirt reads: bus='0x100' slot='0x0' function='0x0' is out of range", "bus='0x03'"},
 		{"teamed-interface-usb", dom("    <interface type='hostdev'><source><address type='usb' bus='1' device='2'/></source><teaming type='transient' persistent='ua-s'/></interface>\n"),
 			Options{}, "a teamed <interface type='hostdev'> has no host PCI address libvirt reads: <address type='usb'> is not a PCI address", "bus='0x03'"},
-		{"lint-error-in-input", dom(vf + "    <interface type='user'><mac address='52:54:00:00:00:01'/><model type='rtl8139'/></interface>\n" +
-			"    <interface type='user'><mac address='52:54:00:00:00:01'/><model type='e1000'/></interface>\n"),
+		{"lint-error-in-input", dom(vf + "    <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br9'/><model type='rtl8139'/></interface>\n" +
+			"    <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br9'/><model type='e1000'/></interface>\n"),
 			Options{}, "the definition has an error pairing does not fix, and pair writes nothing virt-failover lint rejects: VF019 mac-duplicate", "then pair again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,7 +65,7 @@ func run(out, work string) error {
 	if err := h.DefineNetwork(ctx, "lan"); err != nil {
 		return err
 	}
-	// A hostdev network: a pool of the VFs of a PF that libvirt hands out (failover-stack.md §2.1).
+	// A hostdev network: a pool of the VFs of a PF that libvirt hands out (docs/failover.md#teaming-xml).
 	// Defined, not started: there is no such PF here.
 	pool := "<network>\n  <name>fabric</name>\n  <forward mode='hostdev' managed='yes'>\n" +
 		"    <pf dev='enp3s0f0'/>\n" +
