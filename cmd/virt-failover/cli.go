@@ -46,10 +46,14 @@ func policyFlag() cli.Flag {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
-	return &cli.Command{
-		Name:      programName,
-		Usage:     "transparent failover for libvirt guests with assigned devices",
-		Version:   version(),
+	app := &cli.Command{
+		Name:    programName,
+		Usage:   "transparent failover for libvirt guests with assigned devices",
+		Version: version(),
+		Description: "Installed as libvirt's QEMU hook it acts on every lifecycle operation; run by its own name it is\n" +
+			"the operator's command line below.\n\n" +
+			"Exit status: 0 success, 1 the command ran and found a problem (lint findings, a refusal, a bad\n" +
+			"policy), 2 usage or I/O errors.",
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
@@ -65,20 +69,118 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
-		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
-			return &cliError{err: err, code: exitUsage}
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Present() {
-				return &cliError{
-					err:   fmt.Errorf("unknown command %q", cmd.Args().First()),
-					hints: []string{`"` + programName + ` --help" lists the commands`},
-					code:  exitUsage,
-				}
-			}
-			return cli.ShowAppHelp(cmd)
-		},
 	}
+	app.Action = commandGroupAction
+	enforceUsage(app)
+	return app
+}
+
+// enforceUsage gives every command, at every depth, the same contract for usage mistakes: one line
+// naming what was wrong, a did-you-mean hint where a close name exists, and exit 2 - never the whole
+// help text, and never exit 1, which several commands use to mean "found a problem".
+func enforceUsage(cmd *cli.Command) {
+	cmd.OnUsageError = func(_ context.Context, c *cli.Command, err error, _ bool) error {
+		return flagUsageError(c, err)
+	}
+	if len(cmd.Commands) > 0 && cmd.Action == nil {
+		cmd.Action = commandGroupAction
+	}
+	for _, sub := range cmd.Commands {
+		enforceUsage(sub)
+	}
+}
+
+// flagUsageError rewrites urfave/cli's flag parsing errors into the program's usage error.
+func flagUsageError(c *cli.Command, err error) error {
+	where := commandPath(c)
+	help := fmt.Sprintf("%q lists the flags", fullName(c)+" --help")
+	if where != "" {
+		where += ": "
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		name = strings.TrimLeft(name, "-")
+		var hints []string
+		if s := policy.ClosestName(name, flagNames(c)); s != "" {
+			hints = append(hints, "did you mean "+dashes(s)+"?")
+		}
+		return &cliError{err: fmt.Errorf("%sunknown flag %s", where, dashes(name)), hints: append(hints, help), code: exitUsage}
+	}
+	return &cliError{err: fmt.Errorf("%s%s", where, msg), hints: []string{help}, code: exitUsage}
+}
+
+// commandGroupAction runs a command that only groups others (and the program itself) when it is
+// given no known subcommand: help without arguments, a usage error naming the unknown one.
+func commandGroupAction(_ context.Context, c *cli.Command) error {
+	if !c.Args().Present() {
+		if c.Root() == c {
+			return cli.ShowAppHelp(c)
+		}
+		return cli.ShowSubcommandHelp(c)
+	}
+	name := c.Args().First()
+	full := fullName(c)
+	var names []string
+	for _, sub := range c.VisibleCommands() {
+		names = append(names, sub.Names()...)
+	}
+	var hints []string
+	if s := policy.ClosestName(name, names); s != "" {
+		hints = append(hints, fmt.Sprintf("did you mean %q?", full+" "+s))
+	}
+	hints = append(hints, fmt.Sprintf("%q lists the commands", full+" --help"))
+	where := commandPath(c)
+	if where != "" {
+		where += ": "
+	}
+	return &cliError{err: fmt.Errorf("%sunknown command %q", where, name), hints: hints, code: exitUsage}
+}
+
+// commandPath is the command's words below the program: "policy check", or "" for the program.
+func commandPath(c *cli.Command) string {
+	var words []string
+	for ; c != nil && c.Root() != c; c = parentOf(c) {
+		words = append([]string{c.Name}, words...)
+	}
+	return strings.Join(words, " ")
+}
+
+// fullName is the command as typed: "virt-failover policy check".
+func fullName(c *cli.Command) string {
+	return strings.TrimSpace(programName + " " + commandPath(c))
+}
+
+// parentOf finds c's parent by walking down from the root (urfave/cli keeps it unexported).
+func parentOf(c *cli.Command) *cli.Command {
+	var find func(*cli.Command) *cli.Command
+	find = func(p *cli.Command) *cli.Command {
+		for _, sub := range p.Commands {
+			if sub == c {
+				return p
+			}
+			if f := find(sub); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	return find(c.Root())
+}
+
+func flagNames(c *cli.Command) []string {
+	names := []string{"help"}
+	for _, f := range c.VisibleFlags() {
+		names = append(names, f.Names()...)
+	}
+	return names
+}
+
+// dashes spells a flag name as it is typed: -o for one letter, --format for longer names.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func cliMain(args []string) int {

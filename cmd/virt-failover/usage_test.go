@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+)
+
+// Usage mistakes exit 2 at every depth with one line and a did-you-mean, never the whole help: exit 1
+// means findings or a refusal to a script that runs lint or pair.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		first string // the first line of stderr
+		hint  string // a hint line that must follow
+	}{
+		{"lint-mistyped-flag", []string{"lint", "--fromat", "json", "x.xml"},
+			"virt-failover: lint: unknown flag --fromat", "hint: did you mean --format?"},
+		{"pair-mistyped-flag", []string{"pair", "--dif", "x.xml"},
+			"virt-failover: pair: unknown flag --dif", "hint: did you mean --diff?"},
+		{"policy-mistyped-subcommand", []string{"policy", "chek"},
+			`virt-failover: policy: unknown command "chek"`, `hint: did you mean "virt-failover policy check"?`},
+		{"claims-mistyped-subcommand", []string{"claims", "relese", "web-01"},
+			`virt-failover: claims: unknown command "relese"`, `hint: did you mean "virt-failover claims release"?`},
+		{"top-mistyped-command", []string{"lnit"},
+			`virt-failover: unknown command "lnit"`, `hint: did you mean "virt-failover lint"?`},
+		{"subcommand-mistyped-flag", []string{"policy", "check", "--polcy", "x.toml"},
+			"virt-failover: policy check: unknown flag --polcy", "hint: did you mean --policy?"},
+		{"top-unknown-flag", []string{"--bogus"},
+			"virt-failover: unknown flag --bogus", `hint: "virt-failover --help" lists the flags`},
+		{"flag-without-value", []string{"lint", "--format"},
+			"virt-failover: lint: flag needs an argument: --format", `hint: "virt-failover lint --help" lists the flags`},
+		{"no-close-name", []string{"status", "--zzzzzzzz"},
+			"virt-failover: status: unknown flag --zzzzzzzz", `hint: "virt-failover status --help" lists the flags`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runCLI(context.Background(), append([]string{programName}, tc.args...), strings.NewReader(""), &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if lines[0] != tc.first {
+				t.Errorf("first line %q, want %q", lines[0], tc.first)
+			}
+			if !strings.Contains(stderr.String(), tc.hint+"\n") {
+				t.Errorf("stderr lacks %q:\n%s", tc.hint, stderr.String())
+			}
+			if len(lines) > 3 || strings.Contains(stderr.String(), "USAGE:") || stdout.Len() > 0 {
+				t.Errorf("help text printed:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// Every command, at every depth, follows the contract: a command added later cannot forget it.
+func TestEveryCommandHasTheUsageContract(t *testing.T) {
+	var walk func(c *cli.Command)
+	walk = func(c *cli.Command) {
+		if c.OnUsageError == nil {
+			t.Errorf("%q has no usage-error handler", fullName(c))
+		}
+		for _, sub := range c.Commands {
+			walk(sub)
+		}
+	}
+	walk(newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}))
+}
+
+// A command that only groups others shows its help when called bare, and the help lists exit codes.
+func TestHelpListsExitCodes(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"lint", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := runCLI(context.Background(), append([]string{programName}, args...), strings.NewReader(""), &stdout, &stderr); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "Exit status: 0") || !strings.Contains(stdout.String(), "2 usage or I/O errors") {
+			t.Errorf("%v: help does not list the exit codes:\n%s", args, stdout.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runCLI(context.Background(), []string{programName, "policy"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "check") {
+		t.Errorf("bare 'policy': exit %d, stdout:\n%s", code, stdout.String())
+	}
+}
