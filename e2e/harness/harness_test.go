@@ -144,3 +144,17 @@ func TestGuestXML(t *testing.T) {
 		}
 	}
 }
+
+func TestAsQEMU(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"<domain type='kvm'>\n  <name>a</name>\n</domain>\n", "<domain type='qemu'>\n  <name>a</name>\n</domain>\n"},
+		{"<?xml version=\"1.0\"?>\n<!-- kvm -->\n<domain id='3' type=\"kvm\" xmlns:qemu='x'>", "<?xml version=\"1.0\"?>\n<!-- kvm -->\n<domain id='3' type=\"qemu\" xmlns:qemu='x'>"},
+		{"<domain type='qemu'><name>kvm</name></domain>", "<domain type='qemu'><name>kvm</name></domain>"},
+		{"<domain type='xen'><os type='kvm'/></domain>", "<domain type='xen'><os type='kvm'/></domain>"},
+	} {
+		got, changed := AsQEMU([]byte(tc.in))
+		if string(got) != tc.want || changed != (tc.in != tc.want) {
+			t.Errorf("AsQEMU(%q) = %q, %v; want %q", tc.in, got, changed, tc.want)
+		}
+	}
+}
