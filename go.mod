@@ -5,14 +5,12 @@ go 1.25.0
 toolchain go1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.6.0
 	github.com/beevik/etree v1.8.1
 	github.com/google/go-cmp v0.7.0
+	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v3 v3.14.0
 	golang.org/x/sys v0.41.0
 )
 
-require (
-	golang.org/x/tools v0.42.0 // indirect
-)
+require golang.org/x/tools v0.42.0 // indirect

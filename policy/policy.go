@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // DefaultPath is where the hook and the command line read the policy from.
@@ -169,14 +169,11 @@ func Load(path string) (*Policy, error) {
 // leaves out keep their defaults; an empty file gives Default(). On error the policy is nil and the
 // error is one *Error, or several joined with errors.Join in file order.
 func Parse(name string, data []byte) (*Policy, error) {
+	// A byte-order mark is no part of the document; columns on line 1 count after it.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	var raw any
-	if _, err := toml.Decode(withoutComments(data), &raw); err != nil {
-		// Report on the file as written. (Were the stripping ever wrong, this parse is also the
-		// one that counts.)
-		raw = nil
-		if _, err := toml.Decode(string(data), &raw); err != nil {
-			return nil, syntaxError(name, data, err)
-		}
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		return nil, syntaxError(name, err)
 	}
 	top, _ := raw.(map[string]any)
 	p := Default()
@@ -189,67 +186,16 @@ func Parse(name string, data []byte) (*Policy, error) {
 	return p, nil
 }
 
-// withoutComments returns the document with the text of its comments removed. It exists for speed:
-// the TOML lexer spends a channel operation on every character, so the commented sample policy
-// parses several times faster without its comments, and the hook parses the policy on every
-// invocation. Every line keeps its newline and comments end their lines, so each remaining byte
-// keeps its line and column. A comment TOML forbids (a control character, invalid UTF-8) is kept
-// for the parser to report.
-func withoutComments(data []byte) string {
-	i := bytes.IndexByte(data, '#')
-	if i < 0 {
-		return string(data)
-	}
-	out := make([]byte, 0, len(data))
-	for i = 0; i < len(data); {
-		j := bytes.IndexAny(data[i:], "#\"'")
-		if j < 0 {
-			out = append(out, data[i:]...)
-			break
-		}
-		out = append(out, data[i:i+j]...)
-		i += j
-		if data[i] != '#' {
-			sc := keyScanner{s: data, i: i}
-			sc.str()
-			out = append(out, data[i:sc.i]...)
-			i = sc.i
-			continue
-		}
-		end := i + 1
-		for end < len(data) && data[end] != '\n' && data[end] != '\r' {
-			end++
-		}
-		if !commentAllowed(data[i+1 : end]) {
-			out = append(out, data[i:end]...)
-		}
-		i = end
-	}
-	return string(out)
-}
-
-// commentAllowed reports whether TOML allows text in a comment: UTF-8 without control characters
-// other than tab.
-func commentAllowed(text []byte) bool {
-	for _, b := range text {
-		if (b < 0x20 && b != '\t') || b == 0x7f {
-			return false
-		}
-	}
-	return utf8.Valid(text)
-}
-
 // syntaxError turns the TOML parser's error into an *Error with line and column.
-func syntaxError(name string, data []byte, err error) error {
-	var pe toml.ParseError
-	if !errors.As(err, &pe) {
-		return &Error{File: name, Msg: "invalid TOML: " + err.Error()}
+func syntaxError(name string, err error) error {
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return &Error{File: name, Msg: "invalid TOML: " + tomlMessage(strings.TrimPrefix(err.Error(), "toml: "))}
 	}
-	e := &Error{File: name, Line: pe.Position.Line, Msg: "invalid TOML: " + tomlMessage(pe.Message)}
-	if start := pe.Position.Start; start >= 0 && start <= len(data) && e.Line > 0 {
-		e.Col = start - (bytes.LastIndexByte(data[:start], '\n') + 1) + 1
-	}
-	if strings.Contains(pe.Message, "already been defined") {
+	line, col := de.Position()
+	msg := tomlMessage(strings.TrimPrefix(de.Error(), "toml: "))
+	e := &Error{File: name, Line: line, Col: col, Msg: "invalid TOML: " + msg}
+	if strings.Contains(msg, "already defined") || strings.Contains(msg, "already exists") {
 		e.Hint = "a key or table may appear only once; merge the two"
 	}
 	return e
@@ -1047,8 +993,12 @@ func tomlTypeName(v any) string {
 		return "a table"
 	case []map[string]any:
 		return "an array of tables"
-	case time.Time:
+	case time.Time, toml.LocalDateTime:
 		return "a date-time"
+	case toml.LocalDate:
+		return "a date"
+	case toml.LocalTime:
+		return "a time"
 	}
 	return fmt.Sprintf("a %T", v)
 }
@@ -1077,319 +1027,152 @@ type keyPosition struct{ line, col int }
 
 // scanKeys finds where every key, table header and array element of a TOML document is written,
 // by path (parts joined with joinPath; elemMark+"N" for element N of an array or array of
-// tables). A path also maps to the position of its first descendant, so implicit tables ([pools]
-// of [pools.fabric]) have a place too. The document is expected to have parsed already; on input
-// that does not, the scanner still ends and simply finds less.
+// tables), from go-toml's parse tree. A path also maps to the position of its first descendant,
+// so implicit tables ([pools] of [pools.fabric]) have a place too. The document has parsed
+// already; should the parser stop early, the scan simply finds less.
 func scanKeys(data []byte) map[string]keyPosition {
-	sc := &keyScanner{s: data, line: 1, pos: map[string]keyPosition{}, arrays: map[string]int{}}
-	if len(data) >= 3 && string(data[:3]) == "\ufeff" {
-		sc.i, sc.lineStart = 3, 3
-	}
-	sc.document()
-	return sc.pos
-}
-
-type keyScanner struct {
-	s         []byte
-	i         int
-	line      int
-	lineStart int
-	pos       map[string]keyPosition
-	arrays    map[string]int // array-of-tables path -> index of its last element
-}
-
-func (sc *keyScanner) here() keyPosition {
-	return keyPosition{line: sc.line, col: sc.i - sc.lineStart + 1}
-}
-
-func (sc *keyScanner) more() bool { return sc.i < len(sc.s) }
-
-func (sc *keyScanner) peek(off int) byte {
-	if sc.i+off < len(sc.s) {
-		return sc.s[sc.i+off]
-	}
-	return 0
-}
-
-func (sc *keyScanner) next() {
-	if sc.i < len(sc.s) {
-		if sc.s[sc.i] == '\n' {
-			sc.line++
-			sc.lineStart = sc.i + 1
-		}
-		sc.i++
-	}
-}
-
-func (sc *keyScanner) record(path []string, p keyPosition) {
-	for n := 1; n <= len(path); n++ {
-		k := joinPath(path[:n])
-		if _, ok := sc.pos[k]; !ok {
-			sc.pos[k] = p
-		}
-	}
-}
-
-// blank skips spaces and tabs, and with lines also newlines and comments.
-func (sc *keyScanner) blank(lines bool) {
-	for sc.more() {
-		switch sc.s[sc.i] {
-		case ' ', '\t', '\r':
-			sc.next()
-		case '\n':
-			if !lines {
-				return
-			}
-			sc.next()
-		case '#':
-			if !lines {
-				return
-			}
-			for sc.more() && sc.s[sc.i] != '\n' {
-				sc.next()
-			}
-		default:
-			return
-		}
-	}
-}
-
-func (sc *keyScanner) document() {
+	ks := &keyScan{pos: map[string]keyPosition{}, arrays: map[string]int{}}
+	ks.p.Reset(data)
 	var table []string
-	for {
-		sc.blank(true)
-		if !sc.more() {
-			return
-		}
-		start, from := sc.here(), sc.i
-		if sc.s[sc.i] == '[' {
-			array := sc.peek(1) == '['
-			sc.next()
-			if array {
-				sc.next()
+	for ks.p.NextExpression() {
+		e := ks.p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			first := e.Key()
+			if !first.Next() {
+				continue
 			}
-			parts := sc.keyPath()
-			table = append(sc.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
-			for sc.more() && sc.s[sc.i] == ']' {
-				sc.next()
-			}
-			if array {
+			at := ks.header(first.Node())
+			parts := ks.keyParts(e.Key())
+			table = append(ks.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
+			if e.Kind == unstable.ArrayTable {
 				k := joinPath(table)
 				n := 0
-				if last, ok := sc.arrays[k]; ok {
+				if last, ok := ks.arrays[k]; ok {
 					n = last + 1
 				}
-				sc.arrays[k] = n
-				sc.record(table, start)
+				ks.arrays[k] = n
+				ks.record(table, at)
 				table = elemPath(table, n)
 			}
-			sc.record(table, start)
-		} else {
-			sc.keyValue(table)
-		}
-		if sc.i == from {
-			sc.next()
+			ks.record(table, at)
+		case unstable.KeyValue:
+			ks.keyValue(table, e)
 		}
 	}
+	return ks.pos
+}
+
+type keyScan struct {
+	p      unstable.Parser
+	pos    map[string]keyPosition
+	arrays map[string]int // array-of-tables path -> index of its last element
+}
+
+func (ks *keyScan) record(path []string, p keyPosition) {
+	for n := 1; n <= len(path); n++ {
+		k := joinPath(path[:n])
+		if _, ok := ks.pos[k]; !ok {
+			ks.pos[k] = p
+		}
+	}
+}
+
+// at is where a node's own bytes start.
+func (ks *keyScan) at(n *unstable.Node) keyPosition {
+	sh := ks.p.Shape(n.Raw)
+	return keyPosition{line: sh.Start.Line, col: sh.Start.Column}
+}
+
+// header is where a table header starts: its opening bracket, before the first key part.
+func (ks *keyScan) header(first *unstable.Node) keyPosition {
+	data := ks.p.Data()
+	off := int(first.Raw.Offset)
+	for off > 0 && (data[off-1] == ' ' || data[off-1] == '\t' || data[off-1] == '[') {
+		off--
+	}
+	sh := ks.p.Shape(unstable.Range{Offset: uint32(off)})
+	return keyPosition{line: sh.Start.Line, col: sh.Start.Column}
+}
+
+// arrayStart is where a nested array's opening bracket is: the parser keeps no bytes for an
+// array, so look back from its first element (an empty one has no place of its own).
+func (ks *keyScan) arrayStart(arr *unstable.Node) (keyPosition, bool) {
+	it := arr.Children()
+	for it.Next() {
+		first := it.Node()
+		if first.Kind == unstable.Array || first.Kind == unstable.Comment {
+			return keyPosition{}, false
+		}
+		data := ks.p.Data()
+		off := int(first.Raw.Offset)
+		for off > 0 && strings.IndexByte(" \t\r\n", data[off-1]) >= 0 {
+			off--
+		}
+		if off == 0 || data[off-1] != '[' {
+			return keyPosition{}, false
+		}
+		sh := ks.p.Shape(unstable.Range{Offset: uint32(off - 1)})
+		return keyPosition{line: sh.Start.Line, col: sh.Start.Column}, true
+	}
+	return keyPosition{}, false
+}
+
+func (ks *keyScan) keyParts(it unstable.Iterator) []string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
 }
 
 // resolve puts the element index after every part of a header's parent that is an array of
 // tables: [storage.x] after [[storage]] is in the last storage element.
-func (sc *keyScanner) resolve(parts []string) []string {
+func (ks *keyScan) resolve(parts []string) []string {
 	var out []string
 	for _, p := range parts {
 		out = append(out, p)
-		if n, ok := sc.arrays[joinPath(out)]; ok {
+		if n, ok := ks.arrays[joinPath(out)]; ok {
 			out = elemPath(out, n)
 		}
 	}
 	return out
 }
 
-// keyValue reads "key = value" inside table.
-func (sc *keyScanner) keyValue(table []string) {
-	start := sc.here()
-	path := subPath(table, sc.keyPath()...)
-	sc.record(path, start)
-	sc.blank(false)
-	if sc.peek(0) == '=' {
-		sc.next()
-	}
-	sc.blank(false)
-	sc.value(path)
-}
-
-// keyPath reads a dotted key.
-func (sc *keyScanner) keyPath() []string {
-	var parts []string
-	for {
-		sc.blank(false)
-		parts = append(parts, sc.keyPart())
-		sc.blank(false)
-		if sc.peek(0) != '.' {
-			return parts
-		}
-		sc.next()
-	}
-}
-
-func (sc *keyScanner) keyPart() string {
-	start := sc.i
-	switch sc.peek(0) {
-	case '"', '\'':
-		sc.str()
-		raw := string(sc.s[start:sc.i])
-		if len(raw) < 2 || raw[len(raw)-1] != raw[0] {
-			return raw
-		}
-		if raw[0] == '\'' {
-			return raw[1 : len(raw)-1]
-		}
-		return unescapeTOML(raw[1 : len(raw)-1])
-	}
-	for sc.more() && !strings.ContainsRune(" \t\r\n.=[]\"'#,{}", rune(sc.s[sc.i])) {
-		sc.next()
-	}
-	return string(sc.s[start:sc.i])
-}
-
-// unescapeTOML decodes the escapes of a TOML basic string (TOML 1.1: \e and \xHH included).
-func unescapeTOML(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		n := 0
-		switch s[i] {
-		case 'b':
-			b.WriteByte('\b')
-		case 't':
-			b.WriteByte('\t')
-		case 'n':
-			b.WriteByte('\n')
-		case 'f':
-			b.WriteByte('\f')
-		case 'r':
-			b.WriteByte('\r')
-		case 'e':
-			b.WriteByte(0x1b)
-		case 'x':
-			n = 2
-		case 'u':
-			n = 4
-		case 'U':
-			n = 8
-		default:
-			b.WriteByte(s[i])
-		}
-		if n > 0 && i+n < len(s) {
-			if r, err := strconv.ParseUint(s[i+1:i+1+n], 16, 32); err == nil {
-				b.WriteRune(rune(r))
-				i += n
-				continue
-			}
-		}
-		if n > 0 {
-			b.WriteByte('\\')
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
-
-// str skips a basic, literal or multi-line string.
-func (sc *keyScanner) str() {
-	q := sc.peek(0)
-	if sc.peek(1) == q && sc.peek(2) == q {
-		sc.next()
-		sc.next()
-		sc.next()
-		for sc.more() {
-			if q == '"' && sc.s[sc.i] == '\\' {
-				sc.next()
-				sc.next()
-				continue
-			}
-			if sc.s[sc.i] == q && sc.peek(1) == q && sc.peek(2) == q {
-				sc.next()
-				sc.next()
-				sc.next()
-				for n := 0; n < 2 && sc.peek(0) == q; n++ { // """a"""" ends in a quote
-					sc.next()
-				}
-				return
-			}
-			sc.next()
-		}
+// keyValue records "key = value" inside table, and what its value holds.
+func (ks *keyScan) keyValue(table []string, kv *unstable.Node) {
+	first := kv.Key()
+	if !first.Next() {
 		return
 	}
-	sc.next()
-	for sc.more() && sc.s[sc.i] != '\n' {
-		c := sc.s[sc.i]
-		if q == '"' && c == '\\' {
-			sc.next()
-			if sc.peek(0) != '\n' {
-				sc.next()
-			}
-			continue
-		}
-		sc.next()
-		if c == q {
-			return
-		}
-	}
+	path := subPath(table, ks.keyParts(kv.Key())...)
+	ks.record(path, ks.at(first.Node()))
+	ks.value(path, kv.Value())
 }
 
-// items scans the comma-separated items of an array or inline table, from its opening bracket
-// to close, calling item at the start of each. An item that consumes nothing is skipped a byte at
-// a time, so malformed input cannot loop.
-func (sc *keyScanner) items(close byte, item func()) {
-	sc.next()
-	for {
-		sc.blank(true)
-		if !sc.more() {
-			return
-		}
-		switch sc.s[sc.i] {
-		case close:
-			sc.next()
-			return
-		case ',':
-			sc.next()
-			continue
-		}
-		from := sc.i
-		item()
-		if sc.i == from {
-			sc.next()
-		}
-	}
-}
-
-// value skips one value, recording array elements and inline-table keys under path.
-func (sc *keyScanner) value(path []string) {
-	switch sc.peek(0) {
-	case '"', '\'':
-		sc.str()
-	case '[':
+func (ks *keyScan) value(path []string, v *unstable.Node) {
+	switch v.Kind {
+	case unstable.Array:
 		n := 0
-		sc.items(']', func() {
+		for it := v.Children(); it.Next(); {
+			e := it.Node()
+			if e.Kind == unstable.Comment {
+				continue
+			}
 			ep := elemPath(path, n)
-			sc.record(ep, sc.here())
-			sc.value(ep)
+			if e.Kind != unstable.Array {
+				ks.record(ep, ks.at(e))
+			} else if at, ok := ks.arrayStart(e); ok {
+				ks.record(ep, at)
+			}
+			ks.value(ep, e)
 			n++
-		})
-	case '{':
-		sc.items('}', func() { sc.keyValue(path) })
-	default:
-		for sc.more() && !strings.ContainsRune(",]}#\n", rune(sc.s[sc.i])) {
-			sc.next()
+		}
+	case unstable.InlineTable:
+		for it := v.Children(); it.Next(); {
+			if c := it.Node(); c.Kind == unstable.KeyValue {
+				ks.keyValue(path, c)
+			}
 		}
 	}
 }
