@@ -11,7 +11,7 @@ import (
 
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
-	"github.com/virt-failover/virt-failover/internal/vfmac"
+	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
 )
 
 // benchDomain pads the test domain to about 10 KB with disks, the size the hook goal speaks of.
@@ -88,7 +88,7 @@ func benchPool(b *testing.B, op string, others int) {
 		}
 	}
 	opts := Options{PolicyPath: pol, LogFile: filepath.Join(dir, "hook.log"), Stdout: io.Discard, Stderr: io.Discard,
-		StatusDir: filepath.Join(dir, "run"), VFMAC: &vfmac.Fake{}}
+		StatusDir: filepath.Join(dir, "run"), VFMAC: &vfmactest.Fake{}}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -15,7 +15,7 @@ import (
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/racegate"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
-	"github.com/virt-failover/virt-failover/internal/vfmac"
+	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
 )
 
 // poolEnv is a host with a fake sysfs (PF enp3s0f0 with VFs 0000:03:10.0-.3, the first bound to
@@ -23,7 +23,7 @@ import (
 type poolEnv struct {
 	*env
 	sys, status, state string
-	mac                *vfmac.Fake
+	mac                *vfmactest.Fake
 	now                time.Time
 }
 
@@ -33,7 +33,7 @@ func newPoolEnv(t *testing.T, policyBody string) *poolEnv {
 	t.Helper()
 	dir := t.TempDir()
 	pe := &poolEnv{sys: filepath.Join(dir, "sys"), status: filepath.Join(dir, "run"), state: filepath.Join(dir, "state"),
-		mac: &vfmac.Fake{}, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
+		mac: &vfmactest.Fake{}, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
 	pf := sysfstest.PFWithVFs(pfTree, 3, 4, "ixgbe", "ixgbevf")
 	pf.VFs[0].Driver, pf.VFs[0].Netdev = "vfio-pci", ""
 	if err := sysfstest.Build(pe.sys, sysfstest.Tree{PFs: []sysfstest.PF{pf}}); err != nil {
@@ -497,7 +497,7 @@ func raceHookWorker() int {
 	}
 	return Run(Invocation{"qemu", name, "migrate", "begin", "-"}, Options{
 		PolicyPath: os.Getenv("HOOKS_POLICY"), LogFile: os.Getenv("HOOKS_LOG"), StatusDir: os.Getenv("HOOKS_STATUS"),
-		VFMAC: &vfmac.Fake{},
+		VFMAC: &vfmactest.Fake{},
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/diff"
 
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
@@ -30,7 +30,8 @@ const (
 type Options struct {
 	PolicyPath string // default policy.DefaultPath
 	// Root is the tree a hook installed as ROOT/etc/libvirt/hooks/qemu belongs to (RootFor); ""
-	// for the system. The policy's default log file and state directory are taken under it.
+	// for the system. The host paths of the policy (log, state, sysfs) are taken under it
+	// (hostpaths.Paths).
 	Root string
 	// LogFile overrides the policy's [log] file; it is also where a hook whose policy cannot be
 	// read logs (else the default log file).
@@ -121,17 +122,9 @@ func Run(inv Invocation, opts Options) int {
 	if perr != nil {
 		pol = policy.Default()
 	}
-	if opts.Root != "" {
-		// A hook installed in a tree keeps its default log and state in that tree, also when its
-		// policy cannot be read.
-		def := policy.Default()
-		if pol.Log.File == def.Log.File {
-			pol.Log.File = filepath.Join(opts.Root, def.Log.File)
-		}
-		if pol.State.Dir == def.State.Dir {
-			pol.State.Dir = filepath.Join(opts.Root, def.State.Dir)
-		}
-	}
+	// A hook installed in a tree keeps its log, state and sysfs in that tree, also when its policy
+	// cannot be read.
+	hostpaths.Paths{Root: opts.Root}.MapPolicy(pol)
 	r.pol = pol
 	input, ierr := readInput(opts.Stdin, opts.MaxInput, opts.ReadTimeout)
 	r.input = input

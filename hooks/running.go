@@ -8,21 +8,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
 // DefaultStatusDir is where libvirt keeps the status XML of the QEMU domains that run.
-const DefaultStatusDir = "/run/libvirt/qemu"
-
-// StatusDirFor returns the status directory of the libvirt whose hook is installed at argv0: the
-// run/libvirt/qemu of the same tree (failover-stack.md §1.1), as PolicyPathFor does for the policy.
-func StatusDirFor(argv0 string) string {
-	if PolicyPathFor(argv0, "") == "" {
-		return DefaultStatusDir
-	}
-	return filepath.Join("/", RootFor(argv0), DefaultStatusDir)
-}
+const DefaultStatusDir = hostpaths.StatusDir
 
 // Use is a host resource a running domain's device uses.
 type Use struct {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/hooks"
-	"github.com/virt-failover/virt-failover/policy"
 )
 
 func hookCommand() *cli.Command {
@@ -32,17 +30,18 @@ func hookCommand() *cli.Command {
 			if err != nil {
 				return usageError("hook: %v", err)
 			}
-			root, err := filepath.Abs(cmd.String("root"))
+			paths, err := rootPaths(cmd)
 			if err != nil {
-				return usageError("--root: %v", err)
+				return err
 			}
 			pol := cmd.String("policy")
 			if !cmd.IsSet("policy") {
-				pol = underRoot(root, policy.DefaultPath)
+				pol = paths.PolicyFile()
 			}
 			code := hooks.Run(inv, hooks.Options{
 				PolicyPath: pol,
-				StatusDir:  underRoot(root, hooks.DefaultStatusDir),
+				Root:       paths.Root,
+				StatusDir:  paths.StatusDir(),
 				Stdin:      cmd.Root().Reader,
 				Stdout:     cmd.Root().Writer,
 				Stderr:     cmd.Root().ErrWriter,

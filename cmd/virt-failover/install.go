@@ -57,12 +57,12 @@ func uninstallCommand() *cli.Command {
 		Usage: "remove the hook and the binary; keep the policy, the claims and the log",
 		Flags: []cli.Flag{rootFlag(), binFlag()},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			root, err := filepath.Abs(cmd.String("root"))
+			paths, err := rootPaths(cmd)
 			if err != nil {
-				return usageError("--root: %v", err)
+				return err
 			}
 			out := cmd.Root().Writer
-			hooksDir := filepath.Join(root, "etc/libvirt/hooks")
+			hooksDir := paths.HooksDir()
 			removed := 0
 			for _, p := range []string{filepath.Join(hooksDir, "qemu.d", hookName), filepath.Join(hooksDir, "qemu")} {
 				if _, err := os.Lstat(p); err != nil {
@@ -81,7 +81,7 @@ func uninstallCommand() *cli.Command {
 			if removed == 0 {
 				fmt.Fprintln(out, "no virt-failover hook installed")
 			}
-			bin := underRoot(root, cmd.String("bin"))
+			bin := paths.Under(cmd.String("bin"))
 			if _, err := os.Lstat(bin); err == nil {
 				if isOurs(bin) {
 					if err := os.Remove(bin); err != nil {
@@ -92,7 +92,7 @@ func uninstallCommand() *cli.Command {
 					fmt.Fprintf(out, "kept %s: not virt-failover\n", bin)
 				}
 			}
-			fmt.Fprintf(out, "kept the policy (%s), the claims and the decision log\n", underRoot(root, policy.DefaultPath))
+			fmt.Fprintf(out, "kept the policy (%s), the claims and the decision log\n", paths.PolicyFile())
 			if removed > 0 {
 				fmt.Fprintln(out, "libvirt stops running the hook from its next call; nothing to reload")
 			}
@@ -105,19 +105,25 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Present() {
 		return usageError("install: takes no arguments")
 	}
-	root, err := filepath.Abs(cmd.String("root"))
+	paths, err := rootPaths(cmd)
 	if err != nil {
-		return usageError("--root: %v", err)
+		return err
 	}
+	root := paths.Root
 	out := cmd.Root().Writer
-	libvirtEtc := filepath.Join(root, "etc/libvirt")
+	libvirtEtc := paths.Under("/etc/libvirt")
 	if st, err := os.Stat(libvirtEtc); err != nil || !st.IsDir() {
+		hint := "apt-get install libvirt-daemon-system, or give --root the tree to install into"
+		if !paths.System() {
+			hint = "--root names a host's tree, which must hold libvirt's configuration; for a test tree: mkdir -p " +
+				filepath.Join(paths.HooksDir(), "qemu.d") + " (libvirt >= 6.5 layout), or mkdir -p " + paths.HooksDir()
+		}
 		return &cliError{err: fmt.Errorf("install: %s does not exist: is libvirt installed?", libvirtEtc), code: exitFailed,
-			hints: []string{"apt-get install libvirt-daemon-system, or give --root the tree to install into"}}
+			hints: []string{hint}}
 	}
 
 	// The policy first: a hook with a broken policy would refuse every migration.
-	polPath := underRoot(root, policy.DefaultPath)
+	polPath := paths.PolicyFile()
 	if cmd.IsSet("policy") {
 		polPath = cmd.String("policy")
 	}
@@ -140,7 +146,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &cliError{err: err, code: exitFailed}
 	}
-	bin := underRoot(root, cmd.String("bin"))
+	bin := paths.Under(cmd.String("bin"))
 	if same, _ := sameFile(self, bin); same {
 		fmt.Fprintf(out, "binary: %s (already there)\n", bin)
 	} else {
@@ -206,8 +212,8 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	}
 
 	// Claims of the guests already running.
-	pol.State.Dir = underRoot(root, pol.State.Dir)
-	statusDir := underRoot(root, hooks.DefaultStatusDir)
+	paths.MapPolicy(pol)
+	statusDir := paths.StatusDir()
 	claims, problems, _ := hooks.Seed(pol, statusDir, time.Now())
 	for _, c := range claims {
 		fmt.Fprintf(out, "seeded %s: a running guest\n", c)

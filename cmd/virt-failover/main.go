@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/virt-failover/virt-failover/hooks"
-	"github.com/virt-failover/virt-failover/policy"
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 )
 
 func main() {
@@ -29,10 +29,11 @@ func hookMain(args []string) int {
 		os.Stderr.WriteString("virt-failover: " + filepath.Base(args[0]) + ": ignored: " + err.Error() + "\n")
 		return 0
 	}
+	paths := hostpaths.Paths{Root: hooks.RootFor(args[0])}
 	return hooks.Run(inv, hooks.Options{
-		PolicyPath: hooks.PolicyPathFor(args[0], policy.DefaultPath),
-		StatusDir:  hooks.StatusDirFor(args[0]),
-		Root:       hooks.RootFor(args[0]),
+		PolicyPath: paths.PolicyFile(),
+		StatusDir:  paths.StatusDir(),
+		Root:       paths.Root,
 		Version:    version(),
 	})
 }

@@ -93,10 +93,16 @@ func readmeScript(b readmeBlock) (string, error) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// readmeNormal masks what differs from run to run in a block's text: the build's version.
-var readmeVersion = regexp.MustCompile(`"version":"[^"]*"`)
+// readmeNormal masks what differs from run to run in a block's text: the build's version, and the
+// age of a claim just taken (0s on a quick run, 1s on a slow one).
+var (
+	readmeVersion = regexp.MustCompile(`"version":"[^"]*"`)
+	readmeAge     = regexp.MustCompile(`(\s)\d+s(\s)`)
+)
 
-func readmeNormal(s string) string { return readmeVersion.ReplaceAllString(s, `"version":"…"`) }
+func readmeNormal(s string) string {
+	return readmeAge.ReplaceAllString(readmeVersion.ReplaceAllString(s, `"version":"…"`), "${1}Ns$2")
+}
 
 // Every console block of README.md is run, from a copy of the repository's examples, by the binary
 // under test, and must print what README shows: an operator who copies the walkthrough gets what it

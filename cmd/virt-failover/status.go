@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/policy"
 )
@@ -31,40 +32,37 @@ func rootFlag() cli.Flag {
 
 // host is where a command finds this host's policy, running domains and claims.
 type host struct {
-	root       string
+	paths      hostpaths.Paths
 	policyPath string
 	statusDir  string
 	pol        *policy.Policy
 }
 
-// underRoot maps a path of the host (like /var/lib/virt-failover) into the tree; a path already
-// inside it is kept.
-func underRoot(root, p string) string {
-	if root == "/" || root == "" {
-		return p
+// rootPaths is the host tree --root names.
+func rootPaths(cmd *cli.Command) (hostpaths.Paths, error) {
+	root, err := filepath.Abs(cmd.String("root"))
+	if err != nil {
+		return hostpaths.Paths{}, usageError("--root: %v", err)
 	}
-	if rel, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(rel, "..") {
-		return p
-	}
-	return filepath.Join(root, p)
+	return hostpaths.Paths{Root: root}, nil
 }
 
 // loadHost reads the policy named by --policy (default: the root's etc/virt-failover/policy.toml)
-// and maps its state directory into --root.
+// and maps the host paths it names into --root.
 func loadHost(cmd *cli.Command) (*host, error) {
-	root, err := filepath.Abs(cmd.String("root"))
+	paths, err := rootPaths(cmd)
 	if err != nil {
-		return nil, usageError("--root: %v", err)
+		return nil, err
 	}
-	h := &host{root: root, policyPath: cmd.String("policy"), statusDir: underRoot(root, hooks.DefaultStatusDir)}
+	h := &host{paths: paths, policyPath: cmd.String("policy"), statusDir: paths.StatusDir()}
 	if !cmd.IsSet("policy") {
-		h.policyPath = underRoot(root, policy.DefaultPath)
+		h.policyPath = paths.PolicyFile()
 	}
 	h.pol, err = policy.Load(h.policyPath)
 	if err != nil {
 		return nil, policyError(err)
 	}
-	h.pol.State.Dir = underRoot(root, h.pol.State.Dir)
+	paths.MapPolicy(h.pol)
 	return h, nil
 }
 
@@ -92,9 +90,17 @@ func statusCommand() *cli.Command {
 			if cmd.Bool("json") {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+			} else {
+				printStatus(out, st, now)
 			}
-			printStatus(out, st, now)
+			if len(st.Problems) > 0 {
+				// A policy whose pools do not resolve is as broken here as in "policy check".
+				return &cliError{err: fmt.Errorf("status: the pools of %s do not resolve on this host (%s)", h.policyPath, plural(len(st.Problems), "problem")),
+					hints: []string{`"virt-failover policy check" names each with its fix`}, code: exitFailed}
+			}
 			return nil
 		},
 	}

@@ -123,21 +123,3 @@ func attr(typ uint16, data []byte) []byte {
 	copy(b[4:], data)
 	return b
 }
-
-// Fake records the MACs set, for tests. Fail, when set, is returned by every SetMAC.
-type Fake struct {
-	Set  map[string]string // "PF/VF" -> MAC
-	Fail error
-}
-
-// SetMAC records the MAC.
-func (f *Fake) SetMAC(pf string, vf int, mac MAC) error {
-	if f.Fail != nil {
-		return f.Fail
-	}
-	if f.Set == nil {
-		f.Set = map[string]string{}
-	}
-	f.Set[fmt.Sprintf("%s/%d", pf, vf)] = mac.String()
-	return nil
-}
