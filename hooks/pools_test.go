@@ -530,3 +530,42 @@ func TestReconnectReadsTheLiveXML(t *testing.T) {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// A pair libvirt or a person wrote, with no virt-failover record, is QEMU's to fail over as it
+// stands: its primaries take their VFs from default_pool, claimed, remapped and released like
+// recorded ones.
+func TestUnrecordedPairUsesTheDefaultPool(t *testing.T) {
+	in, err := os.ReadFile("../testdata/lint/libvirt/9.0.0/qemuxml2argvdata/net-virtio-teaming-hostdev.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(in, []byte("virt-failover.org")) {
+		t.Fatal("the fixture carries a virt-failover record")
+	}
+	pe := newPoolEnv(t, fabricPF)
+	// default_pool is a [host] key: put it with the others.
+	body, err := os.ReadFile(pe.policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pe.policy, bytes.Replace(body, []byte("[host]\n"), []byte("[host]\ndefault_pool = \"fabric\"\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := pe.hook("QEMUGuest1", "migrate", "begin", in, false)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+	c := pe.claims()
+	if len(c) != 2 || c[0].Pool != "fabric" || c[1].Pool != "fabric" || c[0].Resource == c[1].Resource {
+		t.Fatalf("claims %+v", c)
+	}
+	for _, cl := range c {
+		addr := strings.Split(cl.Resource, ":")
+		if !strings.Contains(r.stdout, "bus='0x"+addr[1]+"'") {
+			t.Errorf("the rewritten definition does not use %s:\n%s", cl.Resource, r.stdout)
+		}
+	}
+	if r := pe.hook("QEMUGuest1", "release", "end", []byte(r.stdout), false); r.code != 0 || len(pe.claims()) != 0 {
+		t.Fatalf("release: %d %q, claims %+v", r.code, r.stderr, pe.claims())
+	}
+}
