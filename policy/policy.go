@@ -1099,23 +1099,23 @@ func (ks *keyScan) header(first *unstable.Node) keyPosition {
 // array, so look back from its first element (an empty one has no place of its own).
 func (ks *keyScan) arrayStart(arr *unstable.Node) (keyPosition, bool) {
 	it := arr.Children()
-	for it.Next() {
-		first := it.Node()
-		if first.Kind == unstable.Array || first.Kind == unstable.Comment {
-			return keyPosition{}, false
-		}
-		data := ks.p.Data()
-		off := int(first.Raw.Offset)
-		for off > 0 && strings.IndexByte(" \t\r\n", data[off-1]) >= 0 {
-			off--
-		}
-		if off == 0 || data[off-1] != '[' {
-			return keyPosition{}, false
-		}
-		sh := ks.p.Shape(unstable.Range{Offset: uint32(off - 1)})
-		return keyPosition{line: sh.Start.Line, col: sh.Start.Column}, true
+	if !it.Next() {
+		return keyPosition{}, false
 	}
-	return keyPosition{}, false
+	first := it.Node()
+	if first.Kind == unstable.Array || first.Kind == unstable.Comment {
+		return keyPosition{}, false
+	}
+	data := ks.p.Data()
+	off := int(first.Raw.Offset)
+	for off > 0 && strings.IndexByte(" \t\r\n", data[off-1]) >= 0 {
+		off--
+	}
+	if off == 0 || data[off-1] != '[' {
+		return keyPosition{}, false
+	}
+	sh := ks.p.Shape(unstable.Range{Offset: uint32(off - 1)})
+	return keyPosition{line: sh.Start.Line, col: sh.Start.Column}, true
 }
 
 func (ks *keyScan) keyParts(it unstable.Iterator) []string {

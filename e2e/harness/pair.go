@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 )
 
 // The two hosts' networks. Everything lives in the hosts' network namespaces.
@@ -154,15 +153,6 @@ func (h *Host) DefineNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
-}
-
-// Domains lists the names of the host's running domains.
-func (h *Host) Domains(ctx context.Context) ([]string, error) {
-	out, err := h.Virsh(ctx, "list", "--name")
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(out), nil
 }
 
 // InterfaceNetworks returns the source network of each <interface> of the running domain, in

@@ -95,7 +95,7 @@ func Fetch(ctx context.Context, cacheDir string, logf func(format string, args .
 		}
 		if _, err := os.Stat(orig); err != nil {
 			got, _ := filepath.Glob(filepath.Join(pkg, "libvirt_*.orig.tar.*"))
-			return "", fmt.Errorf("Debian's libvirt source package has no upstream tarball for the installed libvirt %s (got %s)", version, strings.Join(got, ", "))
+			return "", fmt.Errorf("the Debian source package of libvirt has no upstream tarball for the installed libvirt %s (got %s)", version, strings.Join(got, ", "))
 		}
 	}
 	// Unpack tests/ beside the final place, then rename: a directory that exists is complete.

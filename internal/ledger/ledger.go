@@ -135,12 +135,6 @@ type Tx struct {
 	changed bool
 }
 
-// Now is the time the transaction runs at.
-func (tx *Tx) Now() time.Time { return tx.now }
-
-// BootID is the boot the transaction runs in.
-func (tx *Tx) BootID() string { return tx.l.BootID }
-
 // Claims returns every claim, live or not, in the ledger's order. The slice is a copy.
 func (tx *Tx) Claims() []Claim { return slices.Clone(tx.claims) }
 
@@ -158,16 +152,6 @@ func (tx *Tx) Holder(pool, resource string) (Claim, bool) {
 	return Claim{}, false
 }
 
-// Of returns the claims of one domain (by UUID), live or not.
-func (tx *Tx) Of(uuid string) []Claim {
-	var out []Claim
-	for _, c := range tx.claims {
-		if c.UUID == uuid {
-			out = append(out, c)
-		}
-	}
-	return out
-}
 
 // ErrHeld is returned by Take when another device holds the resource.
 var ErrHeld = errors.New("resource held by another claim")

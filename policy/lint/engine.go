@@ -33,7 +33,6 @@ type Linter struct {
 	on      [numRules]bool
 	checks  []*Rule // the enabled rules with a check, in ID order
 	schema  func(string, []byte) ([]SchemaProblem, error)
-	anyRule bool
 }
 
 // numRules is the size of the registry; the registry test keeps it right.
@@ -78,12 +77,6 @@ func New(cfg Config) (*Linter, error) {
 		}
 	}
 	return l, nil
-}
-
-// Enabled reports whether the rule with that ID runs.
-func (l *Linter) Enabled(id string) bool {
-	r := Lookup(id)
-	return r != nil && l.on[r.index()]
 }
 
 func (r *Rule) index() int {

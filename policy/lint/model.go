@@ -45,9 +45,6 @@ func (t *transient) pairAttr() string {
 	return "persistent"
 }
 
-// describe names the primary for messages: "<interface type='hostdev'>".
-func (t *transient) describe() string { return describeDevice(t.el) }
-
 // metaPair is one <vfo:pair> of virt-failover's metadata.
 type metaPair struct {
 	el                                        *xmlxform.Element
