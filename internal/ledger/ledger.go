@@ -152,7 +152,6 @@ func (tx *Tx) Holder(pool, resource string) (Claim, bool) {
 	return Claim{}, false
 }
 
-
 // ErrHeld is returned by Take when another device holds the resource.
 var ErrHeld = errors.New("resource held by another claim")
 

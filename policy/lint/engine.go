@@ -29,10 +29,10 @@ type Config struct {
 
 // Linter lints documents with one Config. Its Check may be called from several goroutines.
 type Linter struct {
-	pol     *policy.Policy
-	on      [numRules]bool
-	checks  []*Rule // the enabled rules with a check, in ID order
-	schema  func(string, []byte) ([]SchemaProblem, error)
+	pol    *policy.Policy
+	on     [numRules]bool
+	checks []*Rule // the enabled rules with a check, in ID order
+	schema func(string, []byte) ([]SchemaProblem, error)
 }
 
 // numRules is the size of the registry; the registry test keeps it right.
