@@ -70,6 +70,7 @@ type suite struct {
 	boots  int
 
 	migrations []*harness.Migration
+	plain      []*harness.Migration // the yardstick: a guest with one plain virtio NIC
 	notes      []string
 }
 
@@ -97,6 +98,7 @@ func TestFailoverMigration(t *testing.T) {
 	t.Run("rewrite-networks", s.testRewrite)
 	t.Run("refuse-incoming", s.testRefuse)
 	t.Run("daemon-restart-reconnect", s.testReconnect)
+	t.Run("plain-virtio-yardstick", s.testPlain)
 	s.summary(t)
 }
 
@@ -513,10 +515,47 @@ func (s *suite) testReconnect(t *testing.T) {
 	})
 }
 
+// testPlain migrates a guest without failover (one plain virtio NIC) A -> B -> A with the same
+// probes: the yardstick the failover rows are read against. It asserts what must hold for any
+// guest (the migration succeeds, the network works on the far side); the probe counts are
+// figures, reported beside the failover ones.
+func (s *suite) testPlain(t *testing.T) {
+	for _, h := range s.pair.Hosts() {
+		if st, _ := h.DomState(s.ctx, s.guest.Name); st != "" {
+			_, _ = h.Virsh(s.ctx, "destroy", s.guest.Name)
+		}
+	}
+	serial := harness.NewSerial(filepath.Join(s.run, "serial", "plain.log"))
+	g := harness.DefaultGuest(s.img.Kernel, s.img.Initrd, serial.Path)
+	g.Name, g.Plain = "vfo-plain", true
+	if _, err := s.pair.A.Boot(s.ctx, g, serial); err != nil {
+		t.Fatal(err)
+	}
+	defer s.pair.A.Virsh(s.ctx, "destroy", g.Name)
+	for _, hop := range [][2]*harness.Host{{s.pair.A, s.pair.B}, {s.pair.B, s.pair.A}} {
+		m, err := harness.MigratePlain(s.ctx, g.Name, hop[0], hop[1], serial)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Direction(), err)
+		}
+		if m.Err != nil {
+			t.Fatalf("%s: virsh migrate: %v\n%s", m.Direction(), m.Err, m.Output)
+		}
+		if got := m.After.Recv - m.Before.Recv; got == 0 {
+			t.Errorf("%s: no probe answered after the migration: %s", m.Direction(), m.After.Summary())
+		}
+		t.Logf("%s: virsh migrate %.1fs, %d of %d probes lost", m.Direction(), m.Duration.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+		s.plain = append(s.plain, m)
+	}
+}
+
 // summary logs the figures of the run and writes them to the run directory.
 func (s *suite) summary(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-4s %-7s %9s %11s %10s %6s %-8s\n", "#", "dir", "migrate", "wait-unplug", "primary", "lost", "decision")
+	for i, m := range s.plain {
+		fmt.Fprintf(&b, "p%-3d %-7s %8.1fs %11s %10s %2d/%-3d %-8s\n", i+1, m.Direction(), m.Duration.Seconds(), "-", "-",
+			m.Lost, m.After.Sent-m.Before.Sent, "plain virtio (yardstick)")
+	}
 	for i, m := range s.migrations {
 		wu := "-"
 		if d, ok := m.WaitUnplug(); ok {

@@ -122,8 +122,18 @@ func run() error {
 		break
 	}
 
+	// The yardstick: the same guest without a primary, migrated the same way, so the table shows
+	// what failover costs against plain virtio.
+	plainSerial := harness.NewSerial(filepath.Join(runDir, "serial", "plain.log"))
+	pg := harness.DefaultGuest(img.Kernel, img.Initrd, plainSerial.Path)
+	pg.Name, pg.Plain = "vfo-plain", true
+	plain, err := plainRun(ctx, pair, g.Name, pg, plainSerial)
+	if err != nil {
+		return err
+	}
+
 	fmt.Println()
-	report(pair, migrations)
+	report(pair, migrations, plain)
 	pair.Stop()
 	fmt.Println()
 	say("both hosts stopped. Logs kept in %s:", runDir)
@@ -172,6 +182,36 @@ func demoRun(ctx context.Context, pair *harness.Pair, g harness.Guest, serial *h
 	return ms, nil
 }
 
+// plainRun stops the failover guest, boots the plain-virtio guest on A and migrates it to B and
+// back, the yardstick for the failover rows.
+func plainRun(ctx context.Context, pair *harness.Pair, failoverGuest string, g harness.Guest, serial *harness.Serial) ([]*harness.Migration, error) {
+	for _, h := range pair.Hosts() {
+		if st, _ := h.DomState(ctx, failoverGuest); st != "" {
+			_, _ = h.Virsh(ctx, "destroy", failoverGuest)
+		}
+	}
+	say("the yardstick: guest %q with ONE plain virtio NIC (no primary, nothing to fail over), same address, same probes", g.Name)
+	if _, err := pair.A.Boot(ctx, g, serial); err != nil {
+		return nil, err
+	}
+	var ms []*harness.Migration
+	for _, hop := range [][2]*harness.Host{{pair.A, pair.B}, {pair.B, pair.A}} {
+		from, to := hop[0], hop[1]
+		mig, err := harness.MigratePlain(ctx, g.Name, from, to, serial)
+		if err != nil {
+			return ms, err
+		}
+		if mig.Err != nil {
+			return ms, fmt.Errorf("plain migration %s failed: %v\n%s", mig.Direction(), mig.Err, mig.Output)
+		}
+		ms = append(ms, mig)
+		say("plain virtio %s -> %s: virsh migrate took %.1fs, %d of %d probes lost", strings.ToUpper(from.Name), strings.ToUpper(to.Name),
+			mig.Duration.Seconds(), mig.Lost, mig.After.Sent-mig.Before.Sent)
+	}
+	_, _ = pair.A.Virsh(ctx, "destroy", g.Name)
+	return ms, nil
+}
+
 func narrate(ctx context.Context, m *harness.Migration) {
 	from, to := strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name)
 	var calls []string
@@ -206,10 +246,14 @@ func narrate(ctx context.Context, m *harness.Migration) {
 		m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
 }
 
-func report(pair *harness.Pair, ms []*harness.Migration) {
-	fmt.Println("Migrations")
+func report(pair *harness.Pair, ms, plain []*harness.Migration) {
+	fmt.Println("Migrations (probes: one ping of the gateway every 0.5 s from inside the guest)")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "  \tmigrate\twait-unplug\tprimary back\tprobes lost\thook decision")
+	fmt.Fprintln(w, "  guest\t\tmigrate\twait-unplug\tprimary back\tprobes lost\thook decision")
+	for _, m := range plain {
+		fmt.Fprintf(w, "  plain virtio\t%s -> %s\t%.1f s\t-\t-\t%d of %d\t-\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
+			m.Duration.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+	}
 	for _, m := range ms {
 		wu := "-"
 		if d, ok := m.WaitUnplug(); ok {
@@ -219,7 +263,7 @@ func report(pair *harness.Pair, ms []*harness.Migration) {
 		if e, ok := m.HookDecision(); ok {
 			dec = e.Decision
 		}
-		fmt.Fprintf(w, "  %s -> %s\t%.1f s\t%s\t%.1f s\t%d of %d\t%s\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
+		fmt.Fprintf(w, "  failover\t%s -> %s\t%.1f s\t%s\t%.1f s\t%d of %d\t%s\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
 			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent, dec)
 	}
 	w.Flush()

@@ -7,6 +7,9 @@
 #
 #   VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover | ...
 #
+# With vfo.plain=1 (a guest without failover) the first virtio netdev carries the address instead,
+# with role=plain.
+#
 # Kernel messages go to the console too (console loglevel 7), so the net_failover lines
 # "failover primary slave:eth2 registered/unregistered" show up in the serial log.
 
@@ -28,10 +31,12 @@ done
 
 ip=
 gw=
+plain=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vfo.ip=*) ip=${arg#vfo.ip=} ;;
 	vfo.gw=*) gw=${arg#vfo.gw=} ;;
+	vfo.plain=1) plain=1 ;;
 	esac
 done
 
@@ -56,17 +61,32 @@ find_master() {
 	return 1
 }
 
+# vfo.plain=1: a guest without failover, the yardstick: its one virtio NIC carries the address.
+find_plain() {
+	for d in /sys/class/net/*; do
+		[ -e "$d/device/driver" ] || continue
+		[ "$(basename "$(readlink "$d/device/driver")")" = virtio_net ] && { basename "$d"; return 0; }
+	done
+	return 1
+}
+
 master=
+role=failover
+finder=find_master
+if [ -n "$plain" ]; then
+	role=plain
+	finder=find_plain
+fi
 i=0
 while [ $i -lt 100 ]; do
-	master=$(find_master) && break
+	master=$($finder) && break
 	usleep 200000
 	i=$((i + 1))
 done
 if [ -z "$master" ]; then
-	echo "VFO: no failover master found"
+	echo "VFO: no $role netdev found"
 else
-	echo "VFO: failover master $master"
+	echo "VFO: $role netdev $master"
 	ip link set "$master" up
 	[ -n "$ip" ] && ip addr add "$ip" dev "$master"
 	[ -n "$gw" ] && ip route add default via "$gw" dev "$master"
@@ -98,9 +118,9 @@ while :; do
 		[ -e "$d/device/driver" ] && drv=$(basename "$(readlink "$d/device/driver")")
 		mst=-
 		[ -e "$d/master" ] && mst=$(basename "$(readlink "$d/master")")
-		role=-
-		[ "$n" = "$master" ] && role=failover
-		line="$line | $n drv=$drv state=$(cat "$d/operstate") master=$mst role=$role"
+		r=-
+		[ "$n" = "$master" ] && r=$role
+		line="$line | $n drv=$drv state=$(cat "$d/operstate") master=$mst role=$r"
 	done
 	echo "$line"
 	sleep 1

@@ -33,6 +33,9 @@ type Guest struct {
 	Network   string // libvirt network of both interfaces
 	MAC       string
 	SerialLog string // a path outside the hosts' private mounts, the same on both hosts
+	// Plain makes the yardstick guest: its one virtio NIC stays unpaired (no primary, no failover)
+	// and carries the address itself.
+	Plain bool
 	// Bin is the virt-failover binary that pairs the definition. Empty: the host's hook when Boot
 	// runs it (the binary under test), else $VF_BIN, else one built from this module.
 	Bin string
@@ -71,8 +74,8 @@ func (g Guest) PlainXML() ([]byte, error) {
 // paired by "virt-failover pair --emulated-primary" (with the built-in policy).
 func (g Guest) XML() ([]byte, error) {
 	plain, err := g.PlainXML()
-	if err != nil {
-		return nil, err
+	if err != nil || g.Plain {
+		return plain, err
 	}
 	bin := g.Bin
 	if bin == "" {
@@ -145,8 +148,17 @@ func PairBinary() (string, error) {
 	return pairBinary.path, pairBinary.err
 }
 
-// Boot starts the guest as a transient domain on h and waits until its heartbeat shows the
-// failover master with the primary enslaved. It returns the heartbeat.
+// Ready is the heartbeat the guest shows when its network is whole: the failover master with the
+// primary enslaved, or for a plain guest its virtio NIC up.
+func (g Guest) Ready() (string, func(Heartbeat) bool) {
+	if g.Plain {
+		return "heartbeat with the plain virtio NIC up", Heartbeat.PlainUp
+	}
+	return "heartbeat with the primary enslaved to the failover master", Heartbeat.PrimaryEnslaved
+}
+
+// Boot starts the guest as a transient domain on h and waits until its heartbeat shows it Ready.
+// It returns the heartbeat.
 func (h *Host) Boot(ctx context.Context, g Guest, serial *Serial) (Heartbeat, error) {
 	if g.Bin == "" && h.hook != "" && !IsStandIn(h.hook) {
 		g.Bin = h.hook
@@ -158,5 +170,6 @@ func (h *Host) Boot(ctx context.Context, g Guest, serial *Serial) (Heartbeat, er
 	if err := os.MkdirAll(filepath.Dir(g.SerialLog), 0o755); err != nil {
 		return Heartbeat{}, err
 	}
-	return h.BootXML(ctx, g.Name, xml, serial)
+	what, ready := g.Ready()
+	return h.bootXML(ctx, g.Name, xml, serial, what, ready)
 }

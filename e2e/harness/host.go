@@ -459,6 +459,10 @@ func (h *Host) MigrateWith(ctx context.Context, dom string, to *Host, extra ...s
 // BootXML starts a transient domain from its definition on h and waits until the serial log's
 // heartbeat shows the failover master with the primary enslaved.
 func (h *Host) BootXML(ctx context.Context, name string, def []byte, serial *Serial) (Heartbeat, error) {
+	return h.bootXML(ctx, name, def, serial, "heartbeat with the primary enslaved to the failover master", Heartbeat.PrimaryEnslaved)
+}
+
+func (h *Host) bootXML(ctx context.Context, name string, def []byte, serial *Serial, what string, ready func(Heartbeat) bool) (Heartbeat, error) {
 	path := filepath.Join(h.Dir, name+".xml")
 	if err := os.WriteFile(path, def, 0o644); err != nil {
 		return Heartbeat{}, err
@@ -469,8 +473,7 @@ func (h *Host) BootXML(ctx context.Context, name string, def []byte, serial *Ser
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	hb, err := serial.WaitHeartbeat(ctx, mark, "heartbeat with the primary enslaved to the failover master",
-		Heartbeat.PrimaryEnslaved)
+	hb, err := serial.WaitHeartbeat(ctx, mark, what, ready)
 	if err != nil {
 		return hb, fmt.Errorf("booting %s on %s: %w", name, h.Name, err)
 	}

@@ -135,6 +135,46 @@ func MigrateObserved(ctx context.Context, dom string, from, to *Host, serial *Se
 	return m, nil
 }
 
+// MigratePlain migrates the yardstick guest (Guest.Plain: no primary, nothing to fail over) and
+// counts the probes it loses, measured as MigrateObserved measures a failover guest's: from the
+// last heartbeat before the migration to one SettleTime after the first heartbeat on the
+// destination.
+func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Serial) (*Migration, error) {
+	m := &Migration{Domain: dom, From: from, To: to}
+	dstHook0, _ := to.HookLog()
+	mark := serial.Len()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the plain virtio NIC up before migrating", Heartbeat.PlainUp)
+	if err != nil {
+		return m, err
+	}
+	m.Before = before
+	m.Started = time.Now()
+	m.Output, m.Err = from.Migrate(ctx, dom, to)
+	m.Duration = time.Since(m.Started)
+	if m.Err != nil {
+		return m, nil
+	}
+	first, err := serial.WaitHeartbeat(wctx, serial.Len(), "heartbeat on the destination", Heartbeat.PlainUp)
+	if err != nil {
+		return m, err
+	}
+	m.Back = serial.SeenAt(first.Index).Sub(m.Started)
+	m.After, err = serial.WaitHeartbeat(wctx, first.Index, "heartbeat after the probes settled", func(h Heartbeat) bool {
+		return h.Uptime >= first.Uptime+SettleTime && h.PlainUp()
+	})
+	if err != nil {
+		return m, err
+	}
+	m.Lost = lost(m.Before, m.After)
+	m.DestHook, err = newHookEntries(to, dom, len(dstHook0))
+	if c := serial.Crash(mark); c != nil {
+		return m, c
+	}
+	return m, err
+}
+
 func lost(before, after Heartbeat) int {
 	return (after.Sent - before.Sent) - (after.Recv - before.Recv)
 }

@@ -288,6 +288,16 @@ func (h Heartbeat) PrimaryEnslaved() bool {
 	return ok && p.State == "up"
 }
 
+// PlainUp reports the yardstick guest's healthy state: its plain virtio NIC is up.
+func (h Heartbeat) PlainUp() bool {
+	for _, n := range h.Netdevs {
+		if n.Role == "plain" {
+			return n.State == "up"
+		}
+	}
+	return false
+}
+
 // Summary is the netdevs in a short form, like "eth0(virtio_net,up,master=-) eth1(...)".
 func (h Heartbeat) Summary() string {
 	parts := make([]string, len(h.Netdevs))
