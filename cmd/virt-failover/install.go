@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -292,7 +293,7 @@ func hasQemuHook(hooksDir string) bool {
 	return false
 }
 
-var versionRE = regexp.MustCompile(`\) (\d+)\.(\d+)\.`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\) (\d+)\.(\d+)\.`) })
 
 // qemuDLayout decides whether the hook goes into hooks/qemu.d (libvirt >= 6.5): yes when the
 // directory exists, else by the daemon's version when it can be asked (a real root only).
@@ -308,7 +309,7 @@ func qemuDLayout(root, qemuD string) (bool, string) {
 		if err != nil {
 			continue
 		}
-		m := versionRE.FindSubmatch(b)
+		m := versionRE().FindSubmatch(b)
 		if m == nil {
 			continue
 		}

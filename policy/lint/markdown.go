@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Markdown renders the registry as docs/rules.md. The file is generated (go generate
@@ -40,10 +41,11 @@ func Markdown() []byte {
 
 // citation is how rule docs cite a section of docs/failover.md: docs/failover.md#ANCHOR. The
 // text stays readable in --explain; rules.md, beside failover.md, makes each one a link.
-var citation = regexp.MustCompile(`docs/failover\.md#([a-z0-9-]+)`)
+// It is compiled on first use: the package also runs in the hook, whose start stays lean.
+var citation = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`docs/failover\.md#([a-z0-9-]+)`) })
 
 func linkCitations(s string) string {
-	return citation.ReplaceAllString(s, "[failover.md#$1](failover.md#$1)")
+	return citation().ReplaceAllString(s, "[failover.md#$1](failover.md#$1)")
 }
 
 func mdCell(s string) string {

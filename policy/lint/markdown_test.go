@@ -52,7 +52,7 @@ func TestCitationsResolve(t *testing.T) {
 	cited := map[string]bool{}
 	for _, r := range registry {
 		for _, text := range []string{r.Summary, r.Doc.What, r.Doc.Why} {
-			for _, m := range citation.FindAllStringSubmatch(text, -1) {
+			for _, m := range citation().FindAllStringSubmatch(text, -1) {
 				cited[m[1]] = true
 				if !anchors[m[1]] {
 					t.Errorf("%s cites docs/failover.md#%s, which is no anchor of docs/failover.md", r.ID, m[1])
