@@ -17,6 +17,7 @@ import (
 	"github.com/virt-failover/virt-failover/e2e/guest"
 	"github.com/virt-failover/virt-failover/e2e/harness"
 	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -164,13 +165,13 @@ func (s *poolSuite) hostArgs(h *harness.Host) []string {
 }
 
 // status is "virt-failover status --json" of a host.
-func (s *poolSuite) status(h *harness.Host) (*hooks.Status, string) {
+func (s *poolSuite) status(h *harness.Host) (*claims.Status, string) {
 	s.t.Helper()
 	out, err := s.vf(nil, append([]string{"status", "--json"}, s.hostArgs(h)...)...)
 	if err != nil {
 		s.t.Fatalf("status on %s: %v\n%s", h.Name, err, out)
 	}
-	var st hooks.Status
+	var st claims.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		s.t.Fatalf("status --json on %s: %v\n%s", h.Name, err, out)
 	}
@@ -251,8 +252,8 @@ func (s *poolSuite) testBoot(t *testing.T) {
 	if !ok || rec.Decision != "pass" || !slices.Equal(rec.Claims, []string{claimOf(s.guest.Name, "fabric-a1", "confirmed")}) {
 		t.Errorf("a: prepare begin record %+v, want the claim of fabric-a1 confirmed", rec)
 	}
-	s.expectState(t, a, "fabric-a1", hooks.StateClaimed, s.guest.Name)
-	s.expectState(t, a, "fabric-a2", hooks.StateFree, "")
+	s.expectState(t, a, "fabric-a1", claims.StateClaimed, s.guest.Name)
+	s.expectState(t, a, "fabric-a2", claims.StateFree, "")
 }
 
 // migrate moves the guest to the other host and checks the remap: the destination picked a free
@@ -295,8 +296,8 @@ func (s *poolSuite) migrate(t *testing.T, wantFrom, wantTo string) {
 	if nets, err := to.InterfaceNetworks(s.ctx, dom); err != nil || !slices.Equal(nets, []string{"lan", wantTo}) {
 		t.Errorf("%s: live interfaces on %s use %q (%v), want the standby on lan and the primary on %s", m.Direction(), to.Name, nets, err, wantTo)
 	}
-	s.expectState(t, to, wantTo, hooks.StateClaimed, dom)
-	s.expectState(t, from, wantFrom, hooks.StateFree, "")
+	s.expectState(t, to, wantTo, claims.StateClaimed, dom)
+	s.expectState(t, from, wantFrom, claims.StateFree, "")
 }
 
 func (s *poolSuite) testRemapAB(t *testing.T) { s.migrate(t, "fabric-a1", "fabric-b1") }
@@ -327,7 +328,7 @@ func (s *poolSuite) testExhausted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("claiming fabric-b1 for holder: %v\n%s", err, out)
 	}
-	s.expectState(t, b, "fabric-b1", hooks.StatePending, "holder")
+	s.expectState(t, b, "fabric-b1", claims.StatePending, "holder")
 
 	skip := len(records(t, b))
 	m, err := harness.MigrateObserved(s.ctx, s.guest.Name, a, b, s.serial)
@@ -355,13 +356,13 @@ func (s *poolSuite) testExhausted(t *testing.T) {
 	if !m.After.PrimaryEnslaved() {
 		t.Errorf("after the refusal the primary is not enslaved: %s", m.After.Summary())
 	}
-	s.expectState(t, a, "fabric-a1", hooks.StateClaimed, s.guest.Name)
+	s.expectState(t, a, "fabric-a1", claims.StateClaimed, s.guest.Name)
 
 	out, err = s.vf(nil, append([]string{"claims", "release", "holder"}, s.hostArgs(b)...)...)
 	if err != nil || !strings.Contains(out, "released fabric: fabric-b1 for holder ua-pri0 (pending") {
 		t.Errorf("claims release holder: %v\n%s", err, out)
 	}
-	s.expectState(t, b, "fabric-b1", hooks.StateFree, "")
+	s.expectState(t, b, "fabric-b1", claims.StateFree, "")
 }
 
 func (s *poolSuite) testRestart(t *testing.T) {
@@ -379,7 +380,7 @@ func (s *poolSuite) testRestart(t *testing.T) {
 	if h == s.pair.B {
 		net = "fabric-b1"
 	}
-	s.expectState(t, h, net, hooks.StateInUse, dom)
+	s.expectState(t, h, net, claims.StateInUse, dom)
 
 	skip := len(records(t, h))
 	if err := h.RestartDaemon(s.ctx); err != nil {
@@ -395,7 +396,7 @@ func (s *poolSuite) testRestart(t *testing.T) {
 	if rec.Decision != "pass" || !slices.Equal(rec.Claims, []string{claimOf(dom, net, "confirmed")}) {
 		t.Errorf("%s: reconnect begin record %+v, want the claim of %s rebuilt", h.Name, rec, net)
 	}
-	s.expectState(t, h, net, hooks.StateClaimed, dom)
+	s.expectState(t, h, net, claims.StateClaimed, dom)
 	if st, err := h.DomState(s.ctx, dom); err != nil || st != "running" {
 		t.Errorf("after the restart the guest is %q (%v)", st, err)
 	}
@@ -430,7 +431,7 @@ func (s *poolSuite) testPersistentColdBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.on = nil
-	s.expectState(t, b, "fabric-b1", hooks.StateFree, "")
+	s.expectState(t, b, "fabric-b1", claims.StateFree, "")
 
 	// A cold boot of that definition: refused at prepare, with the network to use and the command.
 	_, err = b.Virsh(s.ctx, "start", dom)
@@ -463,8 +464,8 @@ func (s *poolSuite) testPersistentColdBoot(t *testing.T) {
 	if _, err := b.Virsh(s.ctx, "start", dom); err != nil {
 		t.Fatalf("the fixed definition does not start: %v", err)
 	}
-	s.expectState(t, b, "fabric-b1", hooks.StateClaimed, dom)
+	s.expectState(t, b, "fabric-b1", claims.StateClaimed, dom)
 	_, _ = b.Virsh(s.ctx, "destroy", dom)
 	_, _ = b.Virsh(s.ctx, "undefine", dom)
-	s.expectState(t, b, "fabric-b1", hooks.StateFree, "")
+	s.expectState(t, b, "fabric-b1", claims.StateFree, "")
 }

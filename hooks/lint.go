@@ -6,17 +6,16 @@ import (
 
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/policy/lint"
-	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
 // lintAtPrepare applies [host] enforce to the hook-safe lint rules: off skips them, warn logs
 // their errors, refuse refuses a definition with errors, listing each rule ID and line. It runs
 // before any claim is taken.
-func (r *run) lintAtPrepare(doc *xmlxform.Doc) (findings []string, refusal *outcome) {
+func (r *run) lintAtPrepare(dom *policy.Domain) (findings []string, refusal *outcome) {
 	if r.pol.Host.Enforce == policy.EnforceOff {
 		return nil, nil
 	}
-	fs, err := runLint(r.pol, r.inv.Object+".xml", doc)
+	fs, err := runLint(r.pol, r.inv.Object+".xml", dom)
 	if err != nil {
 		if r.pol.Host.Enforce != policy.EnforceRefuse {
 			// warn only logs: a linter failure must not stop a start.
@@ -50,7 +49,7 @@ func (r *run) lintAtPrepare(doc *xmlxform.Doc) (findings []string, refusal *outc
 }
 
 // runLint runs the hook-safe rules; a panic in a rule is an error, not the hook's end.
-func runLint(pol *policy.Policy, file string, doc *xmlxform.Doc) (fs []lint.Finding, err error) {
+func runLint(pol *policy.Policy, file string, dom *policy.Domain) (fs []lint.Finding, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -60,5 +59,5 @@ func runLint(pol *policy.Policy, file string, doc *xmlxform.Doc) (fs []lint.Find
 	if err != nil {
 		return nil, err
 	}
-	return l.CheckDoc(file, doc)
+	return l.CheckDomain(file, dom)
 }

@@ -341,6 +341,17 @@ func TestDryRunTakesNoClaim(t *testing.T) {
 	if !strings.Contains(r.stdout, "dry run: would release fabric: 0000:03:02.1 for web-01 ua-pri0 (confirmed)") || len(pe.claims()) != 1 {
 		t.Errorf("dry release: %q, claims %+v", r.stdout, pe.claims())
 	}
+	// A dry run creates nothing, not even the lock, and shows the MAC a prepare would program.
+	if err := os.Remove(filepath.Join(pe.state, "claims.lock")); err != nil {
+		t.Fatal(err)
+	}
+	r = pe.hook("web-01", "prepare", "begin", vfDomain("web-01", uuidWeb, "0000:03:02.1", "hostdev"), true)
+	if !strings.Contains(r.stdout, "dry run: hostdev ua-pri0: would set the MAC of VF 1 of enp3s0f0 (0000:03:02.1) to 52:54:00:6d:90:02") {
+		t.Errorf("dry prepare: %q", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(pe.state, "claims.lock")); !os.IsNotExist(err) || len(pe.mac.Set) != 0 {
+		t.Errorf("dry prepare created the lock (%v) or set MACs %v", err, pe.mac.Set)
+	}
 }
 
 // emulatedDomain is the e2e guest's shape: an e1000e primary on a pool network, paired through

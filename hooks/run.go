@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/diff"
 
+	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
@@ -187,7 +188,7 @@ func withDefaults(o Options) Options {
 		o.Now = time.Now
 	}
 	if o.StatusDir == "" {
-		o.StatusDir = DefaultStatusDir
+		o.StatusDir = hostpaths.StatusDir
 	}
 	if o.VFMAC == nil {
 		o.VFMAC = vfmac.Netlink{}
@@ -312,18 +313,14 @@ func decidePrepare(r *run) outcome {
 	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
-	findings, refusal := r.lintAtPrepare(doc)
+	dom := policy.NewDomain(doc) // one read model for lint and claims
+	findings, refusal := r.lintAtPrepare(dom)
 	if refusal != nil {
 		return *refusal
 	}
-	dom := policy.NewDomain(doc)
-	pc, err := r.poolContext(dom)
-	if err != nil {
-		return errorOutcome("pools", err)
-	}
 	out := outcome{decision: Pass}
-	if pc != nil {
-		out = pc.prepare()
+	if h, s := r.subject(dom); s != nil {
+		out = r.prepare(h, s)
 	}
 	out.lint = findings
 	if len(findings) > 0 && out.decision == Pass && out.message == "" {
@@ -339,7 +336,7 @@ func decideRelease(r *run) outcome {
 	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
-	uuid, _ := domainIdentity(policy.NewDomain(doc), r.inv.Object)
+	uuid, _ := claims.Identity(policy.NewDomain(doc), r.inv.Object)
 	return r.releaseClaims(uuid)
 }
 
@@ -349,17 +346,11 @@ func decideReconnect(r *run) outcome {
 	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
-	if r.opts.DryRun {
+	h, s := r.subject(policy.NewDomain(doc))
+	if s == nil {
 		return outcome{decision: Pass}
 	}
-	pc, err := r.poolContext(policy.NewDomain(doc))
-	if err != nil {
-		return errorOutcome("pools", err)
-	}
-	if pc == nil {
-		return outcome{decision: Pass}
-	}
-	return pc.rebuild()
+	return r.rebuild(h, s)
 }
 
 // decideIncoming handles migrate begin (destination) and restore begin: the only places where the
@@ -376,18 +367,14 @@ func decideIncoming(r *run) outcome {
 	if err != nil {
 		return errorOutcome("domain definition on stdin", err)
 	}
-	pc, err := r.poolContext(policy.NewDomain(doc))
-	if err != nil {
-		return errorOutcome("pools", err)
-	}
-	if pc != nil {
-		return pc.incoming(doc)
+	if h, s := r.subject(policy.NewDomain(doc)); s != nil {
+		return r.incoming(h, s, doc)
 	}
 	plan := policy.PlanRewrite(doc, r.pol)
 	if len(plan.Changes) == 0 {
 		return outcome{decision: Pass}
 	}
-	out, err := checkedRewrite(doc, plan.Transform)
+	out, err := claims.CheckedRewrite(doc, plan.Transform)
 	if err != nil {
 		return errorOutcome("internal error", err)
 	}

@@ -22,6 +22,8 @@ const (
 type Domain struct {
 	Doc      *xmlxform.Doc
 	Root     *xmlxform.Element
+	Name     string            // /domain/name, trimmed
+	UUID     string            // /domain/uuid, trimmed and lowercased ("" when absent)
 	Devices  *xmlxform.Element // nil when the domain has no <devices>
 	Machine  string            // /domain/os/type/@machine ("pc-q35-7.2", "q35", "pc", ...)
 	NICs     []*NIC            // every <interface>, in document order
@@ -61,6 +63,12 @@ func NewDomain(doc *xmlxform.Doc) *Domain {
 	d := &Domain{Doc: doc, Root: doc.Root, Aliases: map[string][]*xmlxform.Element{}, PairIDs: map[string]*xmlxform.Element{}}
 	if t := ChildPath(doc.Root, "os", "type"); t != nil {
 		d.Machine, _ = t.Attr("machine")
+	}
+	if n := doc.Root.Child("name"); n != nil {
+		d.Name = strings.TrimSpace(n.Text(doc))
+	}
+	if u := doc.Root.Child("uuid"); u != nil {
+		d.UUID = strings.ToLower(strings.TrimSpace(u.Text(doc)))
 	}
 	d.Devices = doc.Root.Child("devices")
 	if d.Devices != nil {

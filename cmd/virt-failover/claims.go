@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 )
 
@@ -33,8 +33,8 @@ func claimsCommand() *cli.Command {
 						return err
 					}
 					dom := cmd.Args().First()
-					gone, err := hooks.ReleaseClaims(h.pol, h.statusDir, dom, cmd.Bool("force"))
-					if errors.Is(err, hooks.ErrRunning) {
+					gone, err := claims.ReleaseClaims(h.pol, h.statusDir, dom, cmd.Bool("force"))
+					if errors.Is(err, claims.ErrRunning) {
 						return &cliError{err: fmt.Errorf("claims release: %w", err), code: exitFailed,
 							hints: []string{"its claims say what it uses; another guest could be given it. Use --force if libvirt is wrong"}}
 					}
@@ -57,7 +57,7 @@ func claimsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					gone, err := hooks.PruneClaims(h.pol, time.Now())
+					gone, err := claims.PruneClaims(h.pol, time.Now())
 					if err != nil {
 						return &cliError{err: err, code: exitFailed}
 					}
@@ -69,13 +69,13 @@ func claimsCommand() *cli.Command {
 	}
 }
 
-func printClaims(cmd *cli.Command, verb string, claims []ledger.Claim, none string) {
+func printClaims(cmd *cli.Command, verb string, cs []ledger.Claim, none string) {
 	w := cmd.Root().Writer
-	if len(claims) == 0 {
+	if len(cs) == 0 {
 		fmt.Fprintln(w, none)
 		return
 	}
-	for _, c := range claims {
-		fmt.Fprintf(w, "%s %s: %s for %s %s (%s, %s old)\n", verb, c.Pool, c.Resource, c.Domain, c.Alias, c.State, hooks.Age(time.Since(c.Time)))
+	for _, c := range cs {
+		fmt.Fprintf(w, "%s %s: %s for %s %s (%s, %s old)\n", verb, c.Pool, c.Resource, c.Domain, c.Alias, c.State, claims.Age(time.Since(c.Time)))
 	}
 }

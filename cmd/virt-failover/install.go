@@ -18,8 +18,8 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/virt-failover/virt-failover/hooks"
 	"github.com/virt-failover/virt-failover/install"
+	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -215,7 +215,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	// Claims of the guests already running.
 	paths.MapPolicy(pol)
 	statusDir := paths.StatusDir()
-	claims, problems, _ := hooks.Seed(pol, statusDir, time.Now())
+	claims, problems, _ := claims.Seed(pol, statusDir, time.Now())
 	for _, c := range claims {
 		fmt.Fprintf(out, "seeded %s: a running guest\n", c)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,5 +303,22 @@ func TestLintUnreadPaths(t *testing.T) {
 	out, _, _ = runLintRaw("--format", "github", missing)
 	if !strings.HasPrefix(out, "::error title=not read::") || strings.Contains(out, "0 files") {
 		t.Errorf("github: %q", out)
+	}
+}
+
+// status, claims and install read and change claims through internal/claims only: the hook
+// package is the hook's, and its decisions reach them through the one planning code.
+func TestHostCommandsDoNotImportTheHook(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range []string{"status.go", "claims.go", "install.go"} {
+		file, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range file.Imports {
+			if strings.Trim(imp.Path.Value, `"`) == "github.com/virt-failover/virt-failover/hooks" {
+				t.Errorf("%s imports the hooks package", f)
+			}
+		}
 	}
 }

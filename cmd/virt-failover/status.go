@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/policy"
@@ -82,7 +82,7 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			now := time.Now()
-			st, err := hooks.HostStatus(h.pol, h.statusDir, now)
+			st, err := claims.HostStatus(h.pol, h.statusDir, now)
 			if err != nil {
 				return &cliError{err: err, code: exitFailed}
 			}
@@ -106,14 +106,14 @@ func statusCommand() *cli.Command {
 	}
 }
 
-func printStatus(w io.Writer, st *hooks.Status, now time.Time) {
+func printStatus(w io.Writer, st *claims.Status, now time.Time) {
 	if len(st.Pools) == 0 {
 		fmt.Fprintf(w, "no pools in %s\n", st.Policy)
 	}
 	for _, p := range st.Pools {
 		var parts []string
-		for _, s := range []string{hooks.StateFree, hooks.StateClaimed, hooks.StatePending, hooks.StateInUse} {
-			if n := p.Counts[s]; n > 0 || s == hooks.StateFree {
+		for _, s := range []string{claims.StateFree, claims.StateClaimed, claims.StatePending, claims.StateInUse} {
+			if n := p.Counts[s]; n > 0 || s == claims.StateFree {
 				parts = append(parts, fmt.Sprintf("%d %s", n, s))
 			}
 		}
@@ -126,7 +126,7 @@ func printStatus(w io.Writer, st *hooks.Status, now time.Time) {
 		for _, r := range p.Resources {
 			age := "-"
 			if r.Since != nil {
-				age = hooks.Age(now.Sub(*r.Since))
+				age = claims.Age(now.Sub(*r.Since))
 			}
 			var detail []string
 			if r.PF != "" && r.VF != nil {
@@ -142,7 +142,7 @@ func printStatus(w io.Writer, st *hooks.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
-	var other []hooks.ClaimStatus
+	var other []claims.ClaimStatus
 	for _, c := range st.Claims {
 		if c.Status != ledger.Live || !c.Known {
 			other = append(other, c)
@@ -156,7 +156,7 @@ func printStatus(w io.Writer, st *hooks.Status, now time.Time) {
 			if !c.Known {
 				why += ", in no pool"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Pool, c.Resource, why, c.Domain, c.Alias, hooks.Age(now.Sub(c.Time)))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Pool, c.Resource, why, c.Domain, c.Alias, claims.Age(now.Sub(c.Time)))
 		}
 		tw.Flush()
 	}

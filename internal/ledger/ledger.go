@@ -226,21 +226,14 @@ func (l *Ledger) Update(fn func(*Tx) error) error {
 	return l.write(tx.claims)
 }
 
-// View runs fn on a snapshot under the shared lock; changes fn makes are not written.
+// View runs fn on a snapshot; changes fn makes are not written. It takes no lock and creates
+// nothing: every Update replaces the file whole by a rename, so a reader sees the ledger as one
+// transaction or the next left it, never half of one, and a held lock (a slow writer, a stuck
+// tool) never blocks a reader such as status or a dry run.
 func (l *Ledger) View(fn func(*Tx) error) error {
-	var claims []Claim
-	if _, err := os.Stat(l.Dir); err == nil {
-		unlock, err := l.lock(syscall.LOCK_SH)
-		if err != nil {
-			return err
-		}
-		claims, err = l.read()
-		unlock()
-		if err != nil {
-			return err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("claims: %w", err)
+	claims, err := l.read()
+	if err != nil {
+		return err
 	}
 	return fn(&Tx{l: l, now: l.now(), claims: claims})
 }
@@ -249,13 +242,7 @@ func (l *Ledger) View(fn func(*Tx) error) error {
 func (l *Ledger) lock(how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		if how == syscall.LOCK_SH && errors.Is(err, os.ErrPermission) {
-			// A reader without write access to the state directory can still open it read-only.
-			f, err = os.Open(filepath.Join(l.Dir, lockName))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("claims: lock: %w", err)
-		}
+		return nil, fmt.Errorf("claims: lock: %w", err)
 	}
 	for {
 		err = syscall.Flock(int(f.Fd()), how)

@@ -121,7 +121,13 @@ func (l *Linter) CheckDoc(file string, doc *xmlxform.Doc) ([]Finding, error) {
 		}
 		return flatten(out), nil
 	}
-	dom := policy.NewDomain(doc)
+	return l.CheckDomain(file, policy.NewDomain(doc))
+}
+
+// CheckDomain lints a domain whose read model is built already (the hook builds it once per call).
+func (l *Linter) CheckDomain(file string, dom *policy.Domain) ([]Finding, error) {
+	var out []*Finding
+	doc := dom.Doc
 	m := buildModel(dom, l.pol)
 	for _, r := range l.checks {
 		r.check(&pass{rule: r, dom: dom, pol: l.pol, m: m, file: file, out: &out})
