@@ -376,7 +376,7 @@ func TestDryRunPrintsADiffAndLogsNothing(t *testing.T) {
 	}
 }
 
-// The hook must never open a libvirt connection (failover-stack.md §1.7), and keeps the
+// The hook must never open a libvirt connection (docs/failover.md#hook-protocol), and keeps the
 // command-line machinery off its path.
 func TestHooksDoNotImportTheLibvirtClient(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()

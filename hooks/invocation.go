@@ -5,7 +5,7 @@
 // release frees them and reconnect rebuilds them, in the claims ledger (internal/ledger).
 //
 // The package never opens a libvirt connection: libvirt holds the domain's job lock while a hook
-// runs, and a hook that calls back into libvirt deadlocks (failover-stack.md §1.7).
+// runs, and a hook that calls back into libvirt deadlocks (docs/failover.md#hook-protocol).
 package hooks
 
 import (
@@ -59,7 +59,7 @@ func ParseArgs(driver string, args []string) (Invocation, error) {
 // policy.toml in the same tree as the etc/libvirt it is installed in. For the system's
 // /etc/libvirt/hooks/qemu that is /etc/virt-failover/policy.toml; for a hook installed under
 // --root DIR it is DIR/etc/virt-failover/policy.toml. libvirt gives hooks a bare environment and
-// no arguments to say more (failover-stack.md §1.3).
+// no arguments to say more (docs/failover.md#hook-protocol).
 func PolicyPathFor(argv0, fallback string) string {
 	dir := filepath.Dir(filepath.Clean(argv0))
 	if filepath.Base(dir) == "qemu.d" {

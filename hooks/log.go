@@ -11,7 +11,7 @@ import (
 
 // Record is one line of the decision log: one JSON object per hook invocation. Fields are only
 // ever added. The domain definition is never logged: at migrate it carries secrets (VNC/SPICE
-// passwords, failover-stack.md §1.3).
+// passwords, docs/failover.md#hook-protocol).
 type Record struct {
 	Time       string   `json:"time"`
 	Domain     string   `json:"domain"`

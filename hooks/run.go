@@ -65,7 +65,7 @@ const (
 	Error   Decision = "error"   // bad input, a bad policy or an internal error; handled per on_error
 )
 
-// opSpec says how one libvirt operation behaves (failover-stack.md §1.4).
+// opSpec says how one libvirt operation behaves (docs/failover.md#hook-protocol).
 type opSpec struct {
 	// filter: libvirt reads stdout as the replacement definition (migrate, restore).
 	filter bool
@@ -354,7 +354,7 @@ func decideReconnect(r *run) outcome {
 }
 
 // decideIncoming handles migrate begin (destination) and restore begin: the only places where the
-// hook may change the definition, and only host-side parts of it (failover-stack.md §6.5).
+// hook may change the definition, and only host-side parts of it (docs/failover.md#abi-check).
 func decideIncoming(r *run) outcome {
 	if r.inv.Op == "migrate" && !r.pol.Host.AcceptIncoming {
 		return outcome{

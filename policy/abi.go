@@ -10,7 +10,7 @@ import (
 )
 
 // CheckABI reports how after changes what libvirt's guest-ABI check compares between a migration's
-// incoming definition and a replacement (failover-stack.md §6.3): the virt type, OS type, arch,
+// incoming definition and a replacement (docs/failover.md#abi-check): the virt type, OS type, arch,
 // machine and memory; the device count of every kind; and per device the guest-visible fields
 // (MACs, models, MTU, guest addresses, disk serials and WWNs, controller indexes). <teaming> is
 // compared too: libvirt's checker skips it, but it decides virtio-net's failover feature bit, which

@@ -160,7 +160,7 @@ func (d *Domain) NICByAlias(alias string) *NIC {
 }
 
 // IsUserAlias reports whether name is a valid libvirt user alias: "ua-" followed by characters
-// from [a-zA-Z0-9_-] (failover-stack.md §2.4).
+// from [a-zA-Z0-9_-] (docs/failover.md#user-aliases).
 func IsUserAlias(name string) bool {
 	if !strings.HasPrefix(name, "ua-") || len(name) == 3 {
 		return false

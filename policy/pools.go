@@ -412,8 +412,8 @@ func (pd *PoolDevice) Describe(res string) string {
 }
 
 // Remap points the device's host side at resource to, keeping everything guest-visible (libvirt's
-// ABI check does not compare interface sources or hostdev host addresses, failover-stack.md
-// §6.3), and returns the change line for the log.
+// ABI check does not compare interface sources or hostdev host addresses: docs/failover.md#abi-check),
+// and returns the change line for the log.
 func (pd *PoolDevice) Remap(t *xmlxform.Transform, to string) (string, error) {
 	if pd.source == nil {
 		return "", fmt.Errorf("%s has no <source> to rewrite", pd.Label)

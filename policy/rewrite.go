@@ -17,7 +17,7 @@ type RewritePlan struct {
 // <interface type='network'> whose <source network='K'/> is a key of [rewrite.networks], and every
 // <interface type='bridge'> whose <source bridge='K'/> is a key of [rewrite.bridges]. Only the
 // source attribute changes; libvirt's ABI check does not compare interface sources
-// (failover-stack.md §6.3). Interfaces in skip are left alone: a pool remaps its primaries.
+// (docs/failover.md#abi-check). Interfaces in skip are left alone: a pool remaps its primaries.
 func PlanRewrite(doc *xmlxform.Doc, p *Policy, skip ...*xmlxform.Element) RewritePlan {
 	plan := RewritePlan{Transform: xmlxform.NewTransform(doc)}
 	devices := doc.Root.Child("devices")

@@ -275,7 +275,7 @@ func sameFile(a, b string) (bool, error) {
 }
 
 // hasQemuHook reports whether libvirt has a QEMU hook to run: an executable hooks/qemu or an
-// executable entry in hooks/qemu.d (failover-stack.md §1.1).
+// executable entry in hooks/qemu.d (docs/failover.md#hook-protocol).
 func hasQemuHook(hooksDir string) bool {
 	executable := func(p string) bool {
 		st, err := os.Stat(p)

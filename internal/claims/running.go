@@ -32,7 +32,7 @@ type RunningDomain struct {
 }
 
 // ReadRunning reads libvirt's status files of running domains (DIR/NAME.xml, a <domstatus> around
-// the live <domain>): the hook must not ask libvirt (failover-stack.md §1.7), and these files are
+// the live <domain>): the hook must not ask libvirt (docs/failover.md#hook-protocol), and these files are
 // what libvirt itself reloads on restart. A missing directory means nothing runs.
 func ReadRunning(dir string) ([]RunningDomain, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))

@@ -2,7 +2,7 @@
 // MAC" does: an RTM_SETLINK netlink request on the PF with IFLA_VFINFO_LIST / IFLA_VF_INFO /
 // IFLA_VF_MAC. libvirt does this itself for <interface type='hostdev'> but not for a plain
 // <hostdev>, and Linux net_failover pairs a VF with its virtio standby only when their MACs are
-// equal (failover-stack.md §2.5).
+// equal (docs/failover.md#mac-addresses).
 package vfmac
 
 import (

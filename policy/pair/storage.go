@@ -10,7 +10,7 @@ import (
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
-// Storage pairing (failover-stack.md §4.5): QEMU has no failover for storage, but the guest's
+// Storage pairing (docs/failover.md#storage-multipath): QEMU has no failover for storage, but the guest's
 // dm-multipath groups paths by WWID. A virtio-scsi <disk device='lun'> passes the LUN's own
 // INQUIRY and VPD data through (scsi-block), so it reports the same WWID as the assigned HBA's
 // path to that LUN: the guest sees two paths to one disk. The orchestrator unplugs the assigned
