@@ -20,6 +20,7 @@ import (
 
 	"github.com/virt-failover/virt-failover/install"
 	"github.com/virt-failover/virt-failover/internal/claims"
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -47,6 +48,7 @@ func installCommand() *cli.Command {
 			rootFlag(), binFlag(),
 			&cli.StringFlag{Name: "policy", Usage: "policy file (default DIR/etc/virt-failover/policy.toml)", TakesFile: true},
 			&cli.BoolFlag{Name: "reload", Usage: "send libvirtd (or virtqemud) the SIGHUP it needs to notice a first hook"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print what install would do, and change nothing"},
 		},
 		Action: runInstall,
 	}
@@ -110,7 +112,6 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	root := paths.Root
 	out := cmd.Root().Writer
 	libvirtEtc := paths.Under("/etc/libvirt")
 	if st, err := os.Stat(libvirtEtc); err != nil || !st.IsDir() {
@@ -123,129 +124,185 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 			hints: []string{hint}}
 	}
 
+	plan, err := planInstall(cmd, paths)
+	if err != nil {
+		return err
+	}
+	if cmd.Bool("dry-run") {
+		for _, st := range plan {
+			if st.line != "" {
+				fmt.Fprintf(out, "dry run: %s\n", st.line)
+			}
+		}
+		return nil
+	}
+	for _, st := range plan {
+		if st.do != nil {
+			if err := st.do(); err != nil {
+				return err
+			}
+		}
+		if st.line != "" {
+			fmt.Fprintln(out, st.line)
+		}
+	}
+	return nil
+}
+
+// installStep is one thing install does: the line that reports it, and the change (nil when
+// there is nothing to change). The whole plan is worked out, and every refusal found, before the
+// first change: --dry-run prints the same plan install carries out.
+type installStep struct {
+	line string
+	do   func() error
+}
+
+func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error) {
+	var plan []installStep
+	step := func(line string, do func() error) { plan = append(plan, installStep{line: line, do: do}) }
+	failed := func(err error) error { return &cliError{err: fmt.Errorf("install: %w", err), code: exitFailed} }
+
 	// The policy first: a hook with a broken policy would refuse every migration.
 	polPath := paths.PolicyFile()
 	if cmd.IsSet("policy") {
 		polPath = cmd.String("policy")
 	}
-	wrotePolicy := false
-	if _, err := os.Stat(polPath); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(polPath, install.SamplePolicy, 0o644); err != nil {
-			return &cliError{err: fmt.Errorf("install: %w", err), code: exitFailed}
+	var pol *policy.Policy
+	var err error
+	policyLine := fmt.Sprintf("policy: %s (kept; it validates)", polPath)
+	var writePolicy func() error
+	if _, serr := os.Stat(polPath); errors.Is(serr, os.ErrNotExist) {
+		pol, err = policy.Parse(polPath, install.SamplePolicy)
+		policyLine = fmt.Sprintf("policy: %s (a commented sample: every key at its default; define [pools.*] to remap VFs)", polPath)
+		writePolicy = func() error {
+			if err := writeFileAtomic(polPath, install.SamplePolicy, 0o644); err != nil {
+				return failed(err)
+			}
+			return nil
 		}
-		wrotePolicy = true
+	} else {
+		pol, err = policy.Load(polPath)
 	}
-	pol, err := policy.Load(polPath)
 	if err != nil {
 		ce := policyError(err).(*cliError)
 		ce.hints = append(ce.hints, "fix the policy and run install again: nothing was installed")
-		return ce
+		return nil, ce
+	}
+	if writePolicy != nil {
+		step("", writePolicy)
 	}
 
 	// The binary.
 	self, err := os.Executable()
 	if err != nil {
-		return &cliError{err: err, code: exitFailed}
+		return nil, &cliError{err: err, code: exitFailed}
 	}
 	bin := paths.Under(cmd.String("bin"))
 	if same, _ := sameFile(self, bin); same {
-		fmt.Fprintf(out, "binary: %s (already there)\n", bin)
+		step(fmt.Sprintf("binary: %s (already there)", bin), nil)
 	} else {
 		if _, err := os.Lstat(bin); err == nil && !isOurs(bin) {
-			return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover", bin), code: exitFailed,
+			return nil, &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover", bin), code: exitFailed,
 				hints: []string{"choose another place with --bin"}}
 		}
-		if err := copyExecutable(self, bin); err != nil {
-			return &cliError{err: fmt.Errorf("install: %w", err), code: exitFailed}
-		}
-		fmt.Fprintf(out, "binary: %s\n", bin)
+		step(fmt.Sprintf("binary: %s", bin), func() error {
+			if err := copyExecutable(self, bin); err != nil {
+				return failed(err)
+			}
+			return nil
+		})
 	}
 
 	// The hook.
-	hooksDir := filepath.Join(libvirtEtc, "hooks")
+	hooksDir := paths.HooksDir()
 	main := filepath.Join(hooksDir, "qemu")
 	qemuD := filepath.Join(hooksDir, "qemu.d")
 	hadHook := hasQemuHook(hooksDir)
-	useD, why := qemuDLayout(root, qemuD)
+	useD, why := qemuDLayout(paths.Root, qemuD)
 	mainExists := exists(main)
+	link := func(entry string) func() error {
+		return func() error {
+			if err := os.MkdirAll(filepath.Dir(entry), 0o755); err != nil {
+				return failed(err)
+			}
+			if err := relink(entry, bin); err != nil {
+				return &cliError{err: err, code: exitFailed}
+			}
+			return nil
+		}
+	}
 	switch {
 	case mainExists && isOurs(main):
-		fmt.Fprintf(out, "hook: %s (already installed)\n", main)
+		step(fmt.Sprintf("hook: %s (already installed)", main), nil)
 	case useD:
 		entry := filepath.Join(qemuD, hookName)
 		switch {
 		case exists(entry) && isOurs(entry):
-			if err := relink(entry, bin); err != nil {
-				return &cliError{err: err, code: exitFailed}
-			}
-			fmt.Fprintf(out, "hook: %s -> %s (already installed)\n", entry, bin)
+			step(fmt.Sprintf("hook: %s -> %s (already installed)", entry, bin), link(entry))
 		case exists(entry):
-			return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover; refusing to replace it", entry), code: exitFailed}
+			return nil, &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover; refusing to replace it", entry), code: exitFailed}
 		default:
-			if err := os.MkdirAll(qemuD, 0o755); err != nil {
-				return &cliError{err: err, code: exitFailed}
-			}
-			if err := relink(entry, bin); err != nil {
-				return &cliError{err: err, code: exitFailed}
-			}
-			fmt.Fprintf(out, "hook: %s -> %s (%s)\n", entry, bin, why)
+			step(fmt.Sprintf("hook: %s -> %s (%s)", entry, bin, why), link(entry))
 		}
 		if mainExists {
-			fmt.Fprintf(out, "chained: libvirt runs the existing %s first and virt-failover after it, with its output as our input\n", main)
+			step(fmt.Sprintf("chained: libvirt runs the existing %s first and virt-failover after it, with its output as our input", main), nil)
 		}
 	case mainExists:
-		return &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover, and %s; refusing to replace it", main, why), code: exitFailed,
+		return nil, &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover, and %s; refusing to replace it", main, why), code: exitFailed,
 			hints: []string{
 				"with libvirt >= 6.5, create " + qemuD + " and run install again: libvirt then runs both hooks",
 				"else call virt-failover from your hook: " + cmd.String("bin") + ` hook qemu "$@" (the domain XML on its stdin)`,
 			}}
 	default:
-		if err := relink(main, bin); err != nil {
-			return &cliError{err: err, code: exitFailed}
-		}
-		fmt.Fprintf(out, "hook: %s -> %s (%s)\n", main, bin, why)
+		step(fmt.Sprintf("hook: %s -> %s (%s)", main, bin, why), link(main))
 	}
+	step(policyLine, nil)
 
-	if wrotePolicy {
-		fmt.Fprintf(out, "policy: %s (a commented sample: every key at its default; define [pools.*] to remap VFs)\n", polPath)
-	} else {
-		fmt.Fprintf(out, "policy: %s (kept; it validates)\n", polPath)
-	}
-
-	// Claims of the guests already running.
+	// Claims of the guests already running: planned from a snapshot now, taken when carried out.
 	paths.MapPolicy(pol)
 	statusDir := paths.StatusDir()
-	claims, problems, _ := claims.Seed(pol, statusDir, time.Now())
-	for _, c := range claims {
-		fmt.Fprintf(out, "seeded %s: a running guest\n", c)
+	planned, problems, _ := claims.Seed(pol, statusDir, time.Now(), false)
+	seed := func() error {
+		_, _, err := claims.Seed(pol, statusDir, time.Now(), true)
+		if err != nil {
+			return failed(err)
+		}
+		return nil
+	}
+	for i, c := range planned {
+		if i == 0 {
+			step("", seed)
+		}
+		step(fmt.Sprintf("seeded %s: a running guest", c), nil)
 	}
 	for _, p := range problems {
-		fmt.Fprintf(out, "warning: %s\n", p)
+		step("warning: "+p, nil)
 	}
-	if len(claims) == 0 {
-		fmt.Fprintf(out, "claims: no running guest uses a pool resource (%s)\n", statusDir)
+	if len(planned) == 0 {
+		step(fmt.Sprintf("claims: no running guest uses a pool resource (%s)", statusDir), nil)
 	}
 
 	// What the daemon needs.
-	if hadHook {
-		fmt.Fprintln(out, "libvirt already runs QEMU hooks: it runs virt-failover from its next call; nothing to reload")
-		return nil
+	switch {
+	case hadHook:
+		step("libvirt already runs QEMU hooks: it runs virt-failover from its next call; nothing to reload", nil)
+	case !cmd.Bool("reload"):
+		step("libvirtd loaded no QEMU hook when it started, so it ignores this one until it re-reads its hooks:", nil)
+		step("  systemctl reload libvirtd   (SIGHUP; virtqemud on modular daemons; guests keep running), or install --reload", nil)
+	default:
+		name, pid, err := findDaemon(paths.Root)
+		if err != nil {
+			return nil, &cliError{err: fmt.Errorf("install --reload: %w", err), code: exitFailed,
+				hints: []string{"nothing was installed; install without --reload, then run systemctl reload libvirtd (or virtqemud)"}}
+		}
+		step(fmt.Sprintf("sent SIGHUP to %s (pid %d): it now runs the hook", name, pid), func() error {
+			if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+				return &cliError{err: fmt.Errorf("install --reload: SIGHUP to %s (pid %d): %w", name, pid, err), code: exitFailed}
+			}
+			return nil
+		})
 	}
-	if !cmd.Bool("reload") {
-		fmt.Fprintln(out, "libvirtd loaded no QEMU hook when it started, so it ignores this one until it re-reads its hooks:")
-		fmt.Fprintln(out, "  systemctl reload libvirtd   (SIGHUP; virtqemud on modular daemons; guests keep running), or install --reload")
-		return nil
-	}
-	name, pid, err := findDaemon(root)
-	if err != nil {
-		return &cliError{err: fmt.Errorf("install --reload: %w", err), code: exitFailed,
-			hints: []string{"systemctl reload libvirtd (or virtqemud) does the same"}}
-	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return &cliError{err: fmt.Errorf("install --reload: SIGHUP to %s (pid %d): %w", name, pid, err), code: exitFailed}
-	}
-	fmt.Fprintf(out, "sent SIGHUP to %s (pid %d): it now runs the hook\n", name, pid)
-	return nil
+	return plan, nil
 }
 
 // isOurs reports whether path (followed through links) is a virt-failover binary: the build

@@ -12,8 +12,8 @@ import (
 
 // Seed records the claims of the domains running now, as the hook's reconnect would for each
 // (PlanRebuild): the daemon's SIGHUP after an install brings no reconnect. It returns one line per
-// claim taken and per problem.
-func Seed(pol *policy.Policy, statusDir string, now time.Time) (taken, problems []string, err error) {
+// claim taken and per problem. With apply false it plans from a snapshot and changes nothing.
+func Seed(pol *policy.Policy, statusDir string, now time.Time, apply bool) (taken, problems []string, err error) {
 	running, err := ReadRunning(statusDir)
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -31,14 +31,24 @@ func Seed(pol *policy.Policy, statusDir string, now time.Time) (taken, problems 
 			continue
 		}
 		var p Plan
-		err = l.Update(func(tx *ledger.Tx) error {
-			p = PlanRebuild(h, s, tx)
-			got, _, err := Apply(tx, p)
-			for _, c := range got {
-				taken = append(taken, Line(c))
-			}
-			return err
-		})
+		if !apply {
+			err = l.View(func(tx *ledger.Tx) error {
+				p = PlanRebuild(h, s, tx)
+				for _, t := range p.Takes {
+					taken = append(taken, t.String())
+				}
+				return nil
+			})
+		} else {
+			err = l.Update(func(tx *ledger.Tx) error {
+				p = PlanRebuild(h, s, tx)
+				got, _, err := Apply(tx, p)
+				for _, c := range got {
+					taken = append(taken, Line(c))
+				}
+				return err
+			})
+		}
 		if err != nil {
 			return taken, problems, err
 		}
