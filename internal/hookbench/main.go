@@ -99,56 +99,65 @@ func run(bin string, n int) error {
 }
 
 // printTable measures every case and prints the Markdown table; cases[1] is the baseline the
-// ratios are taken against (the minimal static Go binary).
+// ratios are taken against (the minimal static Go binary). The runs are paired: each round runs
+// every case once, in an order that rotates, so a load that comes and goes weighs on all cases
+// alike; the ratio is the median of the per-round ratios to the baseline.
 func printTable(heading string, cases []benchCase, n int) error {
-	fmt.Printf("%d runs per case, %s/%s, %d CPUs, %s\n\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("| %s | median | p95 | vs minimal Go |\n", heading)
+	fmt.Printf("%d rounds of paired runs, %s/%s, %d CPUs, %s\n\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	times := make([][]time.Duration, len(cases))
+	for round := 0; round < n+n/10; round++ {
+		for k := range cases {
+			i := (k + round) % len(cases)
+			d, err := runOnce(cases[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", cases[i].name, err)
+			}
+			if round >= n/10 { // the first tenth warms the page cache and is not counted
+				times[i] = append(times[i], d)
+			}
+		}
+	}
+	fmt.Printf("| %s | median | p95 | vs minimal Go (paired) |\n", heading)
 	fmt.Println("|---|---|---|---|")
-	var base time.Duration
 	for i, c := range cases {
-		med, p95, err := measure(c, n)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
-		}
-		if i == 1 {
-			base = med
-		}
 		ratio := "—"
-		if base > 0 && i >= 1 {
-			ratio = fmt.Sprintf("%.2fx", float64(med)/float64(base))
+		if i >= 1 {
+			rs := make([]float64, len(times[i]))
+			for r := range rs {
+				rs[r] = float64(times[i][r]) / float64(times[1][r])
+			}
+			slices.Sort(rs)
+			ratio = fmt.Sprintf("%.2fx", rs[len(rs)/2])
 		}
-		fmt.Printf("| %s | %s | %s | %s |\n", c.name, fmtDur(med), fmtDur(p95), ratio)
+		sorted := slices.Clone(times[i])
+		slices.Sort(sorted)
+		fmt.Printf("| %s | %s | %s | %s |\n", c.name, fmtDur(sorted[len(sorted)/2]), fmtDur(sorted[len(sorted)*95/100]), ratio)
 	}
 	return nil
 }
 
-func measure(c benchCase, n int) (median, p95 time.Duration, err error) {
-	var times []time.Duration
-	for i := 0; i < n+n/10; i++ {
-		if c.reset != nil {
-			if err := c.reset(); err != nil {
-				return 0, 0, err
-			}
-		}
-		cmd := exec.Command(c.path, c.args...)
-		cmd.Stdin = bytes.NewReader(c.stdin)
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
-		start := time.Now()
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code, err = ee.ExitCode(), nil
-		}
-		if err != nil || code != c.exit {
-			return 0, 0, fmt.Errorf("exit %d, %v: %s", code, err, stderr.String())
-		}
-		if i >= n/10 { // the first tenth warms the page cache and is not counted
-			times = append(times, time.Since(start))
+// runOnce runs a case once and returns its wall time.
+func runOnce(c benchCase) (time.Duration, error) {
+	if c.reset != nil {
+		if err := c.reset(); err != nil {
+			return 0, err
 		}
 	}
-	slices.Sort(times)
-	return times[len(times)/2], times[len(times)*95/100], nil
+	cmd := exec.Command(c.path, c.args...)
+	cmd.Stdin = bytes.NewReader(c.stdin)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code, err = ee.ExitCode(), nil
+	}
+	if err != nil || code != c.exit {
+		return 0, fmt.Errorf("exit %d, %v: %s", code, err, stderr.String())
+	}
+	return d, nil
 }
 
 func fmtDur(d time.Duration) string {
