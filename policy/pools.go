@@ -198,33 +198,6 @@ type PoolDevice struct {
 	source  *xmlxform.Element
 }
 
-// PairPools returns the pool the pair metadata names for each primary alias
-// (<vfo:pair primary='ALIAS' pool='POOL'/> under <metadata><vfo:failover>).
-func PairPools(d *Domain) map[string]string {
-	out := map[string]string{}
-	md := d.Root.Child("metadata")
-	if md == nil {
-		return out
-	}
-	for _, fo := range md.Children {
-		if fo.Name.Space != NamespaceMetadata || fo.Name.Local != "failover" {
-			continue
-		}
-		for _, pr := range fo.Children {
-			if pr.Name.Space != NamespaceMetadata || pr.Name.Local != "pair" {
-				continue
-			}
-			prim, _ := pr.Attr("primary")
-			if pool, ok := pr.Attr("pool"); ok && prim != "" && pool != "" {
-				if _, seen := out[prim]; !seen {
-					out[prim] = pool
-				}
-			}
-		}
-	}
-	return out
-}
-
 // WantsPools reports whether the domain may use pool resources, so that the caller resolves the
 // pools (which reads sysfs) only then: a primary with a pool, an assigned PCI device, or an
 // interface on a network some pool lists.
@@ -235,8 +208,10 @@ func WantsPools(d *Domain, p *Policy) bool {
 	if p.Host.DefaultPool != "" && hasPrimary(d) {
 		return true
 	}
-	if len(PairPools(d)) > 0 {
-		return true
+	for _, r := range d.Records {
+		if r.Pool != "" {
+			return true
+		}
 	}
 	for _, h := range d.Hostdevs {
 		if h.Type == "pci" {
@@ -291,15 +266,16 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 	if d.Devices == nil {
 		return nil, nil
 	}
-	pairPools := PairPools(d)
-	wanted := func(alias string) string {
+	// A primary's pool is its record's, else [host] default_pool: a pair made by hand or by
+	// libvirt has no record.
+	wanted := func(alias, label string) string {
 		pool := p.Host.DefaultPool
-		if v, ok := pairPools[alias]; ok {
-			pool = v
+		if r := d.RecordFor(alias); r != nil && r.Pool != "" {
+			pool = r.Pool
 		}
 		if pool != "" {
 			if _, ok := p.Pools[pool]; !ok {
-				notes = append(notes, fmt.Sprintf("pool '%s' of %s is not defined in this host's policy; left alone", pool, alias))
+				notes = append(notes, fmt.Sprintf("pool '%s' of %s is not defined in this host's policy; left alone", pool, label))
 				return ""
 			}
 		}
@@ -363,7 +339,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			pd.Alias = pd.Label
 		}
 		if pd.Primary {
-			pd.Pool = wanted(pd.Alias)
+			pd.Pool = wanted(pd.Alias, pd.Label)
 		}
 		if pd.Pool == "" {
 			// Not drawing from a pool: it matters only when it holds a pool's resource.

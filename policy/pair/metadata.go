@@ -41,25 +41,12 @@ type records struct {
 }
 
 func (p *planner) existingRecords() *records {
-	recs := &records{byPrimary: map[string]*xmlxform.Element{}}
-	recs.metadata = p.doc.Root.Child("metadata")
-	if recs.metadata == nil {
-		return recs
-	}
 	// Records are read from every <vfo:failover> (the first record of a primary counts), as the
 	// linter and the hook read them; new ones go into the first.
-	recs.failover = recs.metadata.ChildNS(policy.NamespaceMetadata, "failover")
-	for _, fo := range recs.metadata.Children {
-		if fo.Name.Space != policy.NamespaceMetadata || fo.Name.Local != "failover" {
-			continue
-		}
-		for _, c := range fo.Children {
-			if c.Name.Space != policy.NamespaceMetadata || c.Name.Local != "pair" {
-				continue
-			}
-			if prim, ok := c.Attr("primary"); ok && recs.byPrimary[prim] == nil {
-				recs.byPrimary[prim] = c
-			}
+	recs := &records{metadata: p.dom.Metadata, failover: p.dom.Failover, byPrimary: map[string]*xmlxform.Element{}}
+	for _, r := range p.dom.Records {
+		if _, ok := r.El.Attr("primary"); ok && recs.byPrimary[r.Primary] == nil {
+			recs.byPrimary[r.Primary] = r.El
 		}
 	}
 	return recs
