@@ -184,9 +184,13 @@ func (rp *ResolvedPool) Noun() string {
 // PoolDevice is a device of a domain that draws a host resource from a pool, or holds one: a
 // failover primary, or any other device whose host resource a pool lists.
 type PoolDevice struct {
-	El      *xmlxform.Element // the <interface> or <hostdev>
-	Label   string            // "hostdev ua-pri0", for messages
-	Alias   string            // what claims call the device: its alias, else its label
+	El    *xmlxform.Element // the <interface> or <hostdev>
+	Label string            // "hostdev ua-pri0", for messages
+	// Alias is what claims call the device, the same in every form of the definition (inactive,
+	// live, migratable): its user alias (ua-*); for a primary without one, "primary of" its
+	// standby's alias (libvirt gives such a device an alias like hostdev0 only while it runs);
+	// else its alias or label.
+	Alias   string
 	Kind    ResourceKind
 	Current string // the resource the definition names: a PCI address or a network/bridge name
 	Primary bool
@@ -286,6 +290,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			continue
 		}
 		var pd *PoolDevice
+		var standby string // the standby alias a <teaming type='transient'> names
 		switch dev.Name.Local {
 		case "interface":
 			n := nicOf(d, dev)
@@ -316,6 +321,9 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 				continue
 			}
 			pd.Alias = n.Alias
+			if pd.Primary {
+				standby = n.Persistent
+			}
 		case "hostdev":
 			h := hostdevOf(d, dev)
 			if h.Type != "pci" {
@@ -326,6 +334,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			pd.Current = PCIAddress(pd.source)
 			if pd.Primary {
 				pd.Plain = true
+				standby = h.Persistent
 				if sby := d.NICByAlias(h.Persistent); sby != nil {
 					pd.MAC = sby.MAC
 				}
@@ -335,11 +344,18 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 		}
 		pd.El = dev
 		pd.Label = DeviceLabel(dev)
+		alias := pd.Alias
+		if standby != "" && !IsUserAlias(alias) {
+			pd.Alias = "primary of " + standby
+			if pd.Label == dev.Path() {
+				pd.Label = dev.Name.Local + " (" + pd.Alias + ")"
+			}
+		}
 		if pd.Alias == "" {
 			pd.Alias = pd.Label
 		}
 		if pd.Primary {
-			pd.Pool = wanted(pd.Alias, pd.Label)
+			pd.Pool = wanted(alias, pd.Label)
 		}
 		if pd.Pool == "" {
 			// Not drawing from a pool: it matters only when it holds a pool's resource.
