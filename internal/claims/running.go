@@ -7,13 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
-
-// DefaultStatusDir is where libvirt keeps the status XML of the QEMU domains that run.
-const DefaultStatusDir = hostpaths.StatusDir
 
 // Use is a host resource a running domain's device uses.
 type Use struct {
