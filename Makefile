@@ -12,6 +12,9 @@ LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 # virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source.
 APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils
 E2E_ROUNDS ?= 1
+# Static checks beyond vet, run from the module proxy at pinned versions.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
 # libvirt's own test suite (the test domains of the installed libvirt), fetched from Debian's
 # source package through apt with private sources and lists, and cached here.
 LIBVIRT_SRC ?= $(CURDIR)/.cache/libvirt-src
@@ -24,8 +27,8 @@ build: go-check modules
 ## test: everything: format and vet checks, unit tests with the race detector, the end-to-end suite.
 test: deps check unit e2e
 
-unit: go-check modules
-	$(GO) test -race -count=1 ./...
+unit: go-check modules libvirt-tests
+	VF_LIBVIRT_TESTS=$$(ls -d $(LIBVIRT_SRC)/libvirt-*/tests | head -n 1) $(GO) test -race -count=1 ./...
 
 ## e2e: two private libvirt hosts on this machine, live failover migrations; libvirt's own test
 ## domains defined in an embedded libvirt and linted (root).
@@ -49,6 +52,9 @@ check: go-check modules
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt wants changes in:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@out=$$($(GO) run $(DEADCODE) -test ./...); \
+	  if [ -n "$$out" ]; then echo "deadcode: unreachable functions:"; echo "$$out"; exit 1; fi
 
 ## docs: regenerate docs/rules.md from the rule registry (a test fails when it is stale).
 docs: go-check

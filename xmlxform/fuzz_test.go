@@ -250,14 +250,6 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-func subtreeSize(e *Element) int {
-	n := 1
-	for _, c := range e.Children {
-		n += subtreeSize(c)
-	}
-	return n
-}
-
 // FuzzEdit runs up to six random edits (three bytes of script each: the
 // operation and which element) and checks that the result parses, has the
 // elements it should, changed no byte outside the edits, and that setting
