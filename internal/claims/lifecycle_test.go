@@ -89,9 +89,11 @@ func (th *testHost) claims() []ledger.Claim {
 	return out
 }
 
-func libvirtFixture(t *testing.T, name string) []byte {
+// unrecordedFixture reads a paired definition without a virt-failover record, its path relative
+// to the repository's testdata.
+func unrecordedFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lint", "libvirt", "9.0.0", "qemuxml2argvdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", filepath.FromSlash(name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,26 +124,35 @@ func takeLines(ts []Take) []string {
 }
 
 // A pair libvirt or a person wrote, with no virt-failover record and no aliases on its primaries
-// (libvirt's own test domains), draws from default_pool through a guest's whole life: both
+// (libvirt's own test domains, and a pair made by hand as virsh dumpxml shows it), draws from
+// default_pool through a guest's whole life: both
 // primaries get distinct VFs and a rewrite at migrate begin (plain <hostdev> primaries their
 // standbys' MACs), prepare confirms them, reconnect on the live definition, where libvirt has
 // named the primaries hostdev0 and hostdev1, finds them the guest's own and keeps them, and release
 // frees them.
 func TestUnrecordedPairsLiveOnTheDefaultPool(t *testing.T) {
 	for _, tc := range []struct {
-		file string
-		macs []string
+		file  string
+		takes []string
+		macs  []string
 	}{
-		{"net-virtio-teaming.xml", nil},
-		{"net-virtio-teaming-hostdev.xml", []string{
+		{"lint/libvirt/9.0.0/qemuxml2argvdata/net-virtio-teaming.xml", []string{
+			"fabric: 0000:03:02.0 for QEMUGuest1 primary of ua-backup0 (pending)",
+			"fabric: 0000:03:02.1 for QEMUGuest1 primary of ua-backup1 (pending)"}, nil},
+		{"lint/libvirt/9.0.0/qemuxml2argvdata/net-virtio-teaming-hostdev.xml", []string{
+			"fabric: 0000:03:02.0 for QEMUGuest1 primary of ua-backup0 (pending)",
+			"fabric: 0000:03:02.1 for QEMUGuest1 primary of ua-backup1 (pending)"}, []string{
 			"hostdev (primary of ua-backup0): VF 0 of enp3s0f0 (0000:03:02.0) MAC set to 00:11:22:33:44:55",
 			"hostdev (primary of ua-backup1): VF 1 of enp3s0f0 (0000:03:02.1) MAC set to 66:44:33:22:11:00"}},
+		// <interface type='hostdev'> on 0000:3b:02.1, a VF of another host: remapped to this one's.
+		{"pair/virsh-dumpxml-unrecorded/in.xml", []string{
+			"fabric: 0000:03:02.0 for web-07 primary of ua-backup0 (pending)"}, nil},
 	} {
-		t.Run(tc.file, func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(tc.file))+"/"+filepath.Base(tc.file), func(t *testing.T) {
 			th := newTestHost(t, "default_pool = \"fabric\"\n[pools.fabric]\npf = [\"enp3s0f0\"]\n")
-			p := th.decide("migrate", libvirtFixture(t, tc.file))
-			want := []string{"fabric: 0000:03:02.0 for QEMUGuest1 primary of ua-backup0 (pending)", "fabric: 0000:03:02.1 for QEMUGuest1 primary of ua-backup1 (pending)"}
-			if d := cmp.Diff(want, takeLines(p.Takes)); d != "" || p.Refusal != nil || p.Output == nil {
+			p := th.decide("migrate", unrecordedFixture(t, tc.file))
+			n := len(tc.takes)
+			if d := cmp.Diff(tc.takes, takeLines(p.Takes)); d != "" || p.Refusal != nil || p.Output == nil {
 				t.Fatalf("migrate begin: refusal %v, takes (-want +got):\n%s", p.Refusal, d)
 			}
 			var macs []string
@@ -151,16 +162,22 @@ func TestUnrecordedPairsLiveOnTheDefaultPool(t *testing.T) {
 			if d := cmp.Diff(tc.macs, macs); d != "" {
 				t.Errorf("MACs (-want +got):\n%s", d)
 			}
-			if p := th.decide("prepare", p.Output); p.Refusal != nil || len(p.Takes) != 2 || len(p.Releases) != 0 {
+			if p := th.decide("prepare", p.Output); p.Refusal != nil || len(p.Takes) != n || len(p.Releases) != 0 {
 				t.Fatalf("prepare: refusal %v, takes %q, releases %+v", p.Refusal, takeLines(p.Takes), p.Releases)
 			}
-			if p := th.decide("reconnect", live(p.Output)); len(p.Conflicts) != 0 || len(p.Takes) != 2 || len(p.Releases) != 0 {
+			if p := th.decide("reconnect", live(p.Output)); len(p.Conflicts) != 0 || len(p.Takes) != n || len(p.Releases) != 0 {
 				t.Fatalf("reconnect on the live definition: conflicts %q, takes %q, releases %+v", p.Conflicts, takeLines(p.Takes), p.Releases)
 			}
-			if c := th.claims(); len(c) != 2 || c[0].State != ledger.Confirmed || c[1].State != ledger.Confirmed {
+			c := th.claims()
+			if len(c) != n {
 				t.Fatalf("claims after reconnect %+v", c)
 			}
-			if p := th.decide("release", live(p.Output)); len(p.Releases) != 2 || len(th.claims()) != 0 {
+			for _, c := range c {
+				if c.State != ledger.Confirmed {
+					t.Fatalf("claims after reconnect %+v", c)
+				}
+			}
+			if p := th.decide("release", live(p.Output)); len(p.Releases) != n || len(th.claims()) != 0 {
 				t.Fatalf("release: %+v, left %+v", p.Releases, th.claims())
 			}
 		})
