@@ -33,6 +33,45 @@ type Domain struct {
 	// PairIDs maps a device alias to the failover_pair_id its <qemu:override> sets (the emulated
 	// primary form), with the element of the property.
 	PairIDs map[string]*xmlxform.Element
+	// Records are virt-failover's pair records (<vfo:pair> under <metadata><vfo:failover>, every
+	// <vfo:failover> read, in document order); docs/metadata.md.
+	Records []*Record
+}
+
+// Record is one <vfo:pair>, its attributes as written (MAC and device as libvirt reads them when
+// they parse).
+type Record struct {
+	El                                *xmlxform.Element
+	Kind, Standby, Primary, MAC, Pool string
+	Device, LUN                       string
+}
+
+func readRecords(root *xmlxform.Element) []*Record {
+	md := root.Child("metadata")
+	if md == nil {
+		return nil
+	}
+	var out []*Record
+	for _, fo := range md.Children {
+		if fo.Name.Space != NamespaceMetadata || fo.Name.Local != "failover" {
+			continue
+		}
+		for _, p := range fo.Children {
+			if p.Name.Space != NamespaceMetadata || p.Name.Local != "pair" {
+				continue
+			}
+			r := &Record{El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
+				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun")}
+			if mac, ok := NormalMAC(r.MAC); ok {
+				r.MAC = mac
+			}
+			if dev, ok := NormalPCIAddress(r.Device); ok {
+				r.Device = dev
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // NIC is one <interface>.
@@ -70,6 +109,7 @@ func NewDomain(doc *xmlxform.Doc) *Domain {
 	if u := doc.Root.Child("uuid"); u != nil {
 		d.UUID = strings.ToLower(strings.TrimSpace(u.Text(doc)))
 	}
+	d.Records = readRecords(doc.Root)
 	d.Devices = doc.Root.Child("devices")
 	if d.Devices != nil {
 		for _, dev := range d.Devices.Children {

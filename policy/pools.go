@@ -202,23 +202,10 @@ type PoolDevice struct {
 // (<vfo:pair primary='ALIAS' pool='POOL'/> under <metadata><vfo:failover>).
 func PairPools(d *Domain) map[string]string {
 	out := map[string]string{}
-	md := d.Root.Child("metadata")
-	if md == nil {
-		return out
-	}
-	for _, fo := range md.Children {
-		if fo.Name.Space != NamespaceMetadata || fo.Name.Local != "failover" {
-			continue
-		}
-		for _, pr := range fo.Children {
-			if pr.Name.Space != NamespaceMetadata || pr.Name.Local != "pair" {
-				continue
-			}
-			prim, _ := pr.Attr("primary")
-			if pool, ok := pr.Attr("pool"); ok && prim != "" && pool != "" {
-				if _, seen := out[prim]; !seen {
-					out[prim] = pool
-				}
+	for _, r := range d.Records {
+		if r.Primary != "" && r.Pool != "" {
+			if _, seen := out[r.Primary]; !seen {
+				out[r.Primary] = r.Pool
 			}
 		}
 	}

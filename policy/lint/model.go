@@ -104,30 +104,9 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 			}
 		}
 	}
-	if md := d.Root.Child("metadata"); md != nil {
-		for _, f := range md.Children {
-			if f.Name.Space != policy.NamespaceMetadata || f.Name.Local != "failover" {
-				continue
-			}
-			for _, p := range f.Children {
-				if p.Name.Space != policy.NamespaceMetadata || p.Name.Local != "pair" {
-					continue
-				}
-				mp := &metaPair{
-					el: p, kind: attr(p, "kind"), standby: attr(p, "standby"), primary: attr(p, "primary"),
-					mac: strings.ToLower(attr(p, "mac")), pool: attr(p, "pool"),
-					device: strings.ToLower(attr(p, "device")), lun: attr(p, "lun"),
-				}
-				// Compare the spellings libvirt means, as policy.NIC.MAC holds them.
-				if mac, ok := policy.NormalMAC(mp.mac); ok {
-					mp.mac = mac
-				}
-				if dev, ok := policy.NormalPCIAddress(mp.device); ok {
-					mp.device = dev
-				}
-				m.meta = append(m.meta, mp)
-			}
-		}
+	for _, r := range d.Records {
+		m.meta = append(m.meta, &metaPair{el: r.El, kind: r.Kind, standby: r.Standby, primary: r.Primary,
+			mac: r.MAC, pool: r.Pool, device: r.Device, lun: r.LUN})
 	}
 	if pol != nil {
 		m.poolNetworks, m.poolAddrs, m.storageLUN = map[string]string{}, map[string]string{}, map[string]string{}

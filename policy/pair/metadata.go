@@ -47,19 +47,11 @@ func (p *planner) existingRecords() *records {
 		return recs
 	}
 	// Records are read from every <vfo:failover> (the first record of a primary counts), as the
-	// linter and the hook read them; new ones go into the first.
+	// linter and the hook read them (policy.Domain.Records); new ones go into the first.
 	recs.failover = recs.metadata.ChildNS(policy.NamespaceMetadata, "failover")
-	for _, fo := range recs.metadata.Children {
-		if fo.Name.Space != policy.NamespaceMetadata || fo.Name.Local != "failover" {
-			continue
-		}
-		for _, c := range fo.Children {
-			if c.Name.Space != policy.NamespaceMetadata || c.Name.Local != "pair" {
-				continue
-			}
-			if prim, ok := c.Attr("primary"); ok && recs.byPrimary[prim] == nil {
-				recs.byPrimary[prim] = c
-			}
+	for _, r := range p.dom.Records {
+		if _, ok := r.El.Attr("primary"); ok && recs.byPrimary[r.Primary] == nil {
+			recs.byPrimary[r.Primary] = r.El
 		}
 	}
 	return recs
