@@ -36,16 +36,18 @@ type Domain struct {
 	PairIDs map[string]*xmlxform.Element
 	// Metadata is <metadata>, nil when absent; Failover is its first <vfo:failover>, nil when none.
 	Metadata, Failover *xmlxform.Element
-	// Records are the <vfo:pair> records of every <vfo:failover>, in document order
-	// (docs/metadata.md). A pair made by hand or by libvirt has none.
+	// Records are virt-failover's pair records (<vfo:pair> under <metadata><vfo:failover>, every
+	// <vfo:failover> read, in document order); docs/metadata.md. A pair made by hand or by libvirt
+	// has none.
 	Records []*Record
 }
 
-// Record is one <vfo:pair> of virt-failover's metadata, its attributes as written.
+// Record is one <vfo:pair>, its attributes as written (MAC and device as libvirt reads them when
+// they parse).
 type Record struct {
-	El                          *xmlxform.Element
-	Kind, Standby, Primary, MAC string
-	Pool, Device, LUN           string
+	El                                *xmlxform.Element
+	Kind, Standby, Primary, MAC, Pool string
+	Device, LUN                       string
 }
 
 // RecordFor returns the record of the primary with alias primary: the first one, as every reader
@@ -146,7 +148,7 @@ func NewDomainAt(doc *xmlxform.Doc, root *xmlxform.Element) *Domain {
 }
 
 // readMetadata reads virt-failover's records: every <vfo:pair> of every <vfo:failover> under
-// <metadata>.
+// <metadata>, the MAC and device address normalised as libvirt reads them.
 func (d *Domain) readMetadata() {
 	d.Metadata = d.Root.Child("metadata")
 	if d.Metadata == nil {
@@ -163,10 +165,15 @@ func (d *Domain) readMetadata() {
 			if p.Name.Space != NamespaceMetadata || p.Name.Local != "pair" {
 				continue
 			}
-			d.Records = append(d.Records, &Record{
-				El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
-				MAC: AttrOf(p, "mac"), Pool: AttrOf(p, "pool"), Device: AttrOf(p, "device"), LUN: AttrOf(p, "lun"),
-			})
+			r := &Record{El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
+				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun")}
+			if mac, ok := NormalMAC(r.MAC); ok {
+				r.MAC = mac
+			}
+			if dev, ok := NormalPCIAddress(r.Device); ok {
+				r.Device = dev
+			}
+			d.Records = append(d.Records, r)
 		}
 	}
 }

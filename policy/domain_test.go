@@ -57,8 +57,8 @@ func TestDomainIdentityAndRecords(t *testing.T) {
 	if d.Metadata == nil || d.Failover == nil || AttrOf(d.Failover, "version") != "v1" || len(d.Records) != 3 {
 		t.Fatalf("metadata %v failover %v, %d records", d.Metadata, d.Failover, len(d.Records))
 	}
-	if r := d.RecordFor("ua-pri0"); r == nil || r.Pool != "fabric" || r.MAC != "52:54:00:6D:90:02" || r.Kind != "net" {
-		t.Errorf("the first record of a primary counts: %+v", r)
+	if r := d.RecordFor("ua-pri0"); r == nil || r.Pool != "fabric" || r.MAC != "52:54:00:6d:90:02" || r.Kind != "net" {
+		t.Errorf("the first record of a primary counts, its MAC as libvirt reads it: %+v", r)
 	}
 	if r := d.RecordFor("ua-nvme0"); r == nil || r.Device != "0000:05:00.0" || r.LUN != "/dev/disk/by-id/x" {
 		t.Errorf("storage record %+v", r)

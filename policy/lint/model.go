@@ -105,19 +105,8 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 		}
 	}
 	for _, r := range d.Records {
-		mp := &metaPair{
-			el: r.El, kind: r.Kind, standby: r.Standby, primary: r.Primary,
-			mac: strings.ToLower(r.MAC), pool: r.Pool,
-			device: strings.ToLower(r.Device), lun: r.LUN,
-		}
-		// Compare the spellings libvirt means, as policy.NIC.MAC holds them.
-		if mac, ok := policy.NormalMAC(mp.mac); ok {
-			mp.mac = mac
-		}
-		if dev, ok := policy.NormalPCIAddress(mp.device); ok {
-			mp.device = dev
-		}
-		m.meta = append(m.meta, mp)
+		m.meta = append(m.meta, &metaPair{el: r.El, kind: r.Kind, standby: r.Standby, primary: r.Primary,
+			mac: r.MAC, pool: r.Pool, device: r.Device, lun: r.LUN})
 	}
 	if pol != nil {
 		m.poolNetworks, m.poolAddrs, m.storageLUN = map[string]string{}, map[string]string{}, map[string]string{}

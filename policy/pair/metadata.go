@@ -42,7 +42,7 @@ type records struct {
 
 func (p *planner) existingRecords() *records {
 	// Records are read from every <vfo:failover> (the first record of a primary counts), as the
-	// linter and the hook read them; new ones go into the first.
+	// linter and the hook read them (policy.Domain.Records); new ones go into the first.
 	recs := &records{metadata: p.dom.Metadata, failover: p.dom.Failover, byPrimary: map[string]*xmlxform.Element{}}
 	for _, r := range p.dom.Records {
 		if _, ok := r.El.Attr("primary"); ok && recs.byPrimary[r.Primary] == nil {
