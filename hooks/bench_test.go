@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
 	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
@@ -88,7 +89,7 @@ func benchPool(b *testing.B, op string, others int) {
 		}
 	}
 	opts := Options{PolicyPath: pol, LogFile: filepath.Join(dir, "hook.log"), Stdout: io.Discard, Stderr: io.Discard,
-		StatusDir: filepath.Join(dir, "run"), VFMAC: &vfmactest.Fake{}}
+		Paths: hostpaths.Paths{Root: dir}, VFMAC: &vfmactest.Fake{}}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

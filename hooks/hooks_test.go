@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 )
 
 func TestIsHookPath(t *testing.T) {
@@ -392,7 +394,8 @@ func TestHooksDoNotImportTheLibvirtClient(t *testing.T) {
 	}
 }
 
-func TestPolicyPathFor(t *testing.T) {
+// A hook reads the policy, and finds libvirt's status files, of the tree it is installed in.
+func TestPathsFor(t *testing.T) {
 	const def = "/etc/virt-failover/policy.toml"
 	for argv0, want := range map[string]string{
 		"/etc/libvirt/hooks/qemu":                  "/etc/virt-failover/policy.toml",
@@ -403,8 +406,16 @@ func TestPolicyPathFor(t *testing.T) {
 		"/opt/hooks/qemu":                          def,
 		"/srv/x/etc/libvirt/hooks/qemu.d/failover": "/srv/x/etc/virt-failover/policy.toml",
 	} {
-		if got := PolicyPathFor(argv0, def); got != want {
-			t.Errorf("PolicyPathFor(%q) = %q, want %q", argv0, got, want)
+		if got := PathsFor(argv0).PolicyFile(); got != want {
+			t.Errorf("PathsFor(%q).PolicyFile() = %q, want %q", argv0, got, want)
+		}
+	}
+	for argv0, want := range map[string]string{
+		"/etc/libvirt/hooks/qemu":           "/run/libvirt/qemu",
+		"/srv/hostA/etc/libvirt/hooks/qemu": "/srv/hostA/run/libvirt/qemu",
+	} {
+		if got := PathsFor(argv0).StatusDir(); got != want {
+			t.Errorf("PathsFor(%q).StatusDir() = %q, want %q", argv0, got, want)
 		}
 	}
 }
@@ -492,12 +503,16 @@ func TestTreeHookLogsInTheTree(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "release", "end", "-"}, Options{
-		PolicyPath: pol, Root: root, Stdin: bytes.NewReader(domain(t)), Stdout: &out, Stderr: &errb,
+		Paths: hostpaths.Paths{Root: root}, Stdin: bytes.NewReader(domain(t)), Stdout: &out, Stderr: &errb,
 	})
 	if code != 0 {
 		t.Fatalf("code %d", code)
 	}
 	if _, err := os.Stat(filepath.Join(root, "var", "log", "libvirt", "virt-failover.log")); err != nil {
 		t.Fatalf("no log in the tree: %v (stderr %q)", err, errb.String())
+	}
+	// Given only the tree, the hook read the tree's (broken) policy.
+	if !strings.Contains(errb.String(), "policy: "+pol+":2:") {
+		t.Errorf("stderr %q does not name the tree's policy", errb.String())
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 )
 
 // Invocation is one call of the hook as libvirt makes it:
@@ -55,36 +57,29 @@ func ParseArgs(driver string, args []string) (Invocation, error) {
 	return Invocation{Driver: driver, Object: v[0], Op: v[1], SubOp: v[2], Extra: v[3]}, nil
 }
 
-// PolicyPathFor returns the policy file a hook installed at argv0 reads: etc/virt-failover/
-// policy.toml in the same tree as the etc/libvirt it is installed in. For the system's
-// /etc/libvirt/hooks/qemu that is /etc/virt-failover/policy.toml; for a hook installed under
-// --root DIR it is DIR/etc/virt-failover/policy.toml. libvirt gives hooks a bare environment and
-// no arguments to say more (docs/failover.md#hook-protocol).
-func PolicyPathFor(argv0, fallback string) string {
+// RootFor returns the tree a hook installed at argv0 belongs to: DIR for
+// DIR/etc/libvirt/hooks/qemu (or DIR/etc/libvirt/hooks/qemu.d/NAME), "" for the system's own
+// /etc/libvirt/hooks/qemu or a path that is not a hook's. libvirt gives hooks a bare environment
+// and no arguments to say more (docs/failover.md#hook-protocol).
+func RootFor(argv0 string) string {
 	dir := filepath.Dir(filepath.Clean(argv0))
 	if filepath.Base(dir) == "qemu.d" {
 		dir = filepath.Dir(dir)
 	}
-	// dir is now .../libvirt/hooks
+	// dir is now .../etc/libvirt/hooks
 	if filepath.Base(dir) != "hooks" || filepath.Base(filepath.Dir(dir)) != "libvirt" {
-		return fallback
-	}
-	etc := filepath.Dir(filepath.Dir(dir))
-	return filepath.Join(etc, "virt-failover", "policy.toml")
-}
-
-// RootFor returns the tree a hook installed at argv0 belongs to: DIR for
-// DIR/etc/libvirt/hooks/qemu, "" for the system's own /etc/libvirt/hooks/qemu or a path that is
-// not a hook's. Under a tree, the policy's default log file and state directory are in the tree too
-// (see Options.Root).
-func RootFor(argv0 string) string {
-	pol := PolicyPathFor(argv0, "")
-	if pol == "" {
 		return ""
 	}
-	root := filepath.Dir(filepath.Dir(filepath.Dir(pol))) // ROOT/etc/virt-failover/policy.toml
+	root := filepath.Dir(filepath.Dir(filepath.Dir(dir)))
 	if root == "/" {
 		return ""
 	}
 	return root
 }
+
+// PathsFor returns the host paths of a hook installed at argv0, those of the tree it is installed
+// in (RootFor): for the system's /etc/libvirt/hooks/qemu the policy is
+// /etc/virt-failover/policy.toml; for DIR/etc/libvirt/hooks/qemu it is
+// DIR/etc/virt-failover/policy.toml, and libvirt's status files, the log, the claims and sysfs are
+// taken under DIR too.
+func PathsFor(argv0 string) hostpaths.Paths { return hostpaths.Paths{Root: RootFor(argv0)} }

@@ -142,5 +142,5 @@ func (r *run) releaseClaims(uuid string) outcome {
 
 // subject loads the host's pools for a domain that uses them; nil when it uses none.
 func (r *run) subject(dom *policy.Domain) (*claims.Host, *claims.Subject) {
-	return claims.Load(r.pol, r.opts.StatusDir, dom, r.inv.Object)
+	return claims.Load(r.pol, r.opts.Paths.StatusDir(), dom, r.inv.Object)
 }

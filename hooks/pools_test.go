@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/racegate"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
@@ -22,6 +23,7 @@ import (
 // vfio-pci), a status directory and a claims ledger, all in a temporary directory.
 type poolEnv struct {
 	*env
+	root               string // the host's tree: libvirt's status files are root/run/libvirt/qemu
 	sys, status, state string
 	mac                *vfmactest.Fake
 	now                time.Time
@@ -32,7 +34,7 @@ const pfTree = "enp3s0f0"
 func newPoolEnv(t *testing.T, policyBody string) *poolEnv {
 	t.Helper()
 	dir := t.TempDir()
-	pe := &poolEnv{sys: filepath.Join(dir, "sys"), status: filepath.Join(dir, "run"), state: filepath.Join(dir, "state"),
+	pe := &poolEnv{root: dir, sys: filepath.Join(dir, "sys"), status: filepath.Join(dir, "run", "libvirt", "qemu"), state: filepath.Join(dir, "state"),
 		mac: &vfmactest.Fake{}, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
 	pf := sysfstest.PFWithVFs(pfTree, 3, 4, "ixgbe", "ixgbevf")
 	pf.VFs[0].Driver, pf.VFs[0].Netdev = "vfio-pci", ""
@@ -51,7 +53,7 @@ func (pe *poolEnv) hook(dom, op, subop string, stdin []byte, dry bool) result {
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", dom, op, subop, "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		ReadTimeout: 5 * time.Second, StatusDir: pe.status, VFMAC: pe.mac, DryRun: dry,
+		ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
 		Now: func() time.Time { return pe.now },
 	})
 	return result{code, out.String(), errb.String()}
@@ -453,7 +455,7 @@ func TestFiftyHookProcessesRaceForFour(t *testing.T) {
 		name := "g" + strconv.Itoa(i)
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "HOOKS_TEST_WORKER=race", "HOOKS_GATE="+gate, "HOOKS_POLICY="+pe.policy,
-			"HOOKS_LOG="+pe.log, "HOOKS_STATUS="+pe.status, "HOOKS_DOMAIN="+name)
+			"HOOKS_LOG="+pe.log, "HOOKS_ROOT="+pe.root, "HOOKS_DOMAIN="+name)
 		cmd.Stdin = bytes.NewReader(vfDomain(name, fmt.Sprintf("00000000-0000-0000-0000-%012d", i), "0000:81:10.0", "interface"))
 		outs[i] = &bytes.Buffer{}
 		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
@@ -507,7 +509,7 @@ func raceHookWorker() int {
 		return 3
 	}
 	return Run(Invocation{"qemu", name, "migrate", "begin", "-"}, Options{
-		PolicyPath: os.Getenv("HOOKS_POLICY"), LogFile: os.Getenv("HOOKS_LOG"), StatusDir: os.Getenv("HOOKS_STATUS"),
+		PolicyPath: os.Getenv("HOOKS_POLICY"), LogFile: os.Getenv("HOOKS_LOG"), Paths: hostpaths.Paths{Root: os.Getenv("HOOKS_ROOT")},
 		VFMAC: &vfmactest.Fake{},
 	})
 }

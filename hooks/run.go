@@ -29,11 +29,11 @@ const (
 // Options configure one hook run. The zero value reads the default policy, os.Stdin and writes to
 // os.Stdout/os.Stderr.
 type Options struct {
-	PolicyPath string // default policy.DefaultPath
-	// Root is the tree a hook installed as ROOT/etc/libvirt/hooks/qemu belongs to (RootFor); ""
-	// for the system. The host paths of the policy (log, state, sysfs) are taken under it
-	// (hostpaths.Paths).
-	Root string
+	// Paths is the host's tree (PathsFor; the zero value is the system): the policy's default
+	// place, libvirt's status files, and the host paths the policy names (log, state, sysfs) are
+	// taken in it, also when the policy cannot be read.
+	Paths      hostpaths.Paths
+	PolicyPath string // default Paths.PolicyFile()
 	// LogFile overrides the policy's [log] file; it is also where a hook whose policy cannot be
 	// read logs (else the default log file).
 	LogFile     string
@@ -47,9 +47,6 @@ type Options struct {
 	DryRun  bool
 	Now     func() time.Time
 	Version string
-	// StatusDir holds libvirt's status files of running domains (default DefaultStatusDir): what
-	// the host uses, read without calling libvirt.
-	StatusDir string
 	// VFMAC programs the MAC of a plain <hostdev> primary's VF (default vfmac.Netlink).
 	VFMAC vfmac.Setter
 }
@@ -125,7 +122,7 @@ func Run(inv Invocation, opts Options) int {
 	}
 	// A hook installed in a tree keeps its log, state and sysfs in that tree, also when its policy
 	// cannot be read.
-	hostpaths.Paths{Root: opts.Root}.MapPolicy(pol)
+	opts.Paths.MapPolicy(pol)
 	r.pol = pol
 	input, ierr := readInput(opts.Stdin, opts.MaxInput, opts.ReadTimeout)
 	r.input = input
@@ -167,7 +164,7 @@ func Run(inv Invocation, opts Options) int {
 
 func withDefaults(o Options) Options {
 	if o.PolicyPath == "" {
-		o.PolicyPath = policy.DefaultPath
+		o.PolicyPath = o.Paths.PolicyFile()
 	}
 	if o.Stdin == nil {
 		o.Stdin = os.Stdin
@@ -186,9 +183,6 @@ func withDefaults(o Options) Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.StatusDir == "" {
-		o.StatusDir = hostpaths.StatusDir
 	}
 	if o.VFMAC == nil {
 		o.VFMAC = vfmac.Netlink{}

@@ -16,12 +16,13 @@ const (
 	NamespaceLibosinfo = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 )
 
-// Domain is a read-only view of a domain definition for failover: its NICs, assigned devices,
-// aliases and failover pairs, each pointing back at its element (and so its position). It is built
-// once per parse and shared by lint rules, pairing and the hook.
+// Domain is a read-only view of a domain definition for failover: its identity, NICs, assigned
+// devices, aliases, failover pairs and virt-failover's metadata records, each pointing back at its
+// element (and so its position). It is built once per parse and shared by lint rules, pairing, the
+// hook and the claims engine: nothing else walks these parts of a domain.
 type Domain struct {
 	Doc      *xmlxform.Doc
-	Root     *xmlxform.Element
+	Root     *xmlxform.Element // <domain>
 	Name     string            // /domain/name, trimmed
 	UUID     string            // /domain/uuid, trimmed and lowercased ("" when absent)
 	Devices  *xmlxform.Element // nil when the domain has no <devices>
@@ -33,8 +34,11 @@ type Domain struct {
 	// PairIDs maps a device alias to the failover_pair_id its <qemu:override> sets (the emulated
 	// primary form), with the element of the property.
 	PairIDs map[string]*xmlxform.Element
+	// Metadata is <metadata>, nil when absent; Failover is its first <vfo:failover>, nil when none.
+	Metadata, Failover *xmlxform.Element
 	// Records are virt-failover's pair records (<vfo:pair> under <metadata><vfo:failover>, every
-	// <vfo:failover> read, in document order); docs/metadata.md.
+	// <vfo:failover> read, in document order); docs/metadata.md. A pair made by hand or by libvirt
+	// has none.
 	Records []*Record
 }
 
@@ -46,32 +50,18 @@ type Record struct {
 	Device, LUN                       string
 }
 
-func readRecords(root *xmlxform.Element) []*Record {
-	md := root.Child("metadata")
-	if md == nil {
+// RecordFor returns the record of the primary with alias primary: the first one, as every reader
+// of the records takes it; nil when there is none.
+func (d *Domain) RecordFor(primary string) *Record {
+	if primary == "" {
 		return nil
 	}
-	var out []*Record
-	for _, fo := range md.Children {
-		if fo.Name.Space != NamespaceMetadata || fo.Name.Local != "failover" {
-			continue
-		}
-		for _, p := range fo.Children {
-			if p.Name.Space != NamespaceMetadata || p.Name.Local != "pair" {
-				continue
-			}
-			r := &Record{El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
-				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun")}
-			if mac, ok := NormalMAC(r.MAC); ok {
-				r.MAC = mac
-			}
-			if dev, ok := NormalPCIAddress(r.Device); ok {
-				r.Device = dev
-			}
-			out = append(out, r)
+	for _, r := range d.Records {
+		if r.Primary == primary {
+			return r
 		}
 	}
-	return out
+	return nil
 }
 
 // NIC is one <interface>.
@@ -98,19 +88,23 @@ type Hostdev struct {
 }
 
 // NewDomain builds the view of a parsed definition.
-func NewDomain(doc *xmlxform.Doc) *Domain {
-	d := &Domain{Doc: doc, Root: doc.Root, Aliases: map[string][]*xmlxform.Element{}, PairIDs: map[string]*xmlxform.Element{}}
-	if t := ChildPath(doc.Root, "os", "type"); t != nil {
+func NewDomain(doc *xmlxform.Doc) *Domain { return NewDomainAt(doc, doc.Root) }
+
+// NewDomainAt builds the view of the <domain> element root of doc: the document's root, or the
+// <domain> inside a status file's <domstatus>.
+func NewDomainAt(doc *xmlxform.Doc, root *xmlxform.Element) *Domain {
+	d := &Domain{Doc: doc, Root: root, Aliases: map[string][]*xmlxform.Element{}, PairIDs: map[string]*xmlxform.Element{}}
+	if t := ChildPath(root, "os", "type"); t != nil {
 		d.Machine, _ = t.Attr("machine")
 	}
-	if n := doc.Root.Child("name"); n != nil {
+	if n := root.Child("name"); n != nil {
 		d.Name = strings.TrimSpace(n.Text(doc))
 	}
-	if u := doc.Root.Child("uuid"); u != nil {
+	if u := root.Child("uuid"); u != nil {
 		d.UUID = strings.ToLower(strings.TrimSpace(u.Text(doc)))
 	}
-	d.Records = readRecords(doc.Root)
-	d.Devices = doc.Root.Child("devices")
+	d.readMetadata()
+	d.Devices = root.Child("devices")
 	if d.Devices != nil {
 		for _, dev := range d.Devices.Children {
 			if dev.Name.Space != "" {
@@ -129,7 +123,7 @@ func NewDomain(doc *xmlxform.Doc) *Domain {
 			}
 		}
 	}
-	for _, ov := range doc.Root.Children {
+	for _, ov := range root.Children {
 		if ov.Name.Space != NamespaceQEMU || ov.Name.Local != "override" {
 			continue
 		}
@@ -151,6 +145,37 @@ func NewDomain(doc *xmlxform.Doc) *Domain {
 		}
 	}
 	return d
+}
+
+// readMetadata reads virt-failover's records: every <vfo:pair> of every <vfo:failover> under
+// <metadata>, the MAC and device address normalised as libvirt reads them.
+func (d *Domain) readMetadata() {
+	d.Metadata = d.Root.Child("metadata")
+	if d.Metadata == nil {
+		return
+	}
+	for _, fo := range d.Metadata.Children {
+		if fo.Name.Space != NamespaceMetadata || fo.Name.Local != "failover" {
+			continue
+		}
+		if d.Failover == nil {
+			d.Failover = fo
+		}
+		for _, p := range fo.Children {
+			if p.Name.Space != NamespaceMetadata || p.Name.Local != "pair" {
+				continue
+			}
+			r := &Record{El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
+				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun")}
+			if mac, ok := NormalMAC(r.MAC); ok {
+				r.MAC = mac
+			}
+			if dev, ok := NormalPCIAddress(r.Device); ok {
+				r.Device = dev
+			}
+			d.Records = append(d.Records, r)
+		}
+	}
 }
 
 func newNIC(e *xmlxform.Element) *NIC {

@@ -184,9 +184,13 @@ func (rp *ResolvedPool) Noun() string {
 // PoolDevice is a device of a domain that draws a host resource from a pool, or holds one: a
 // failover primary, or any other device whose host resource a pool lists.
 type PoolDevice struct {
-	El      *xmlxform.Element // the <interface> or <hostdev>
-	Label   string            // "hostdev ua-pri0", for messages
-	Alias   string            // what claims call the device: its alias, else its label
+	El    *xmlxform.Element // the <interface> or <hostdev>
+	Label string            // "hostdev ua-pri0", for messages
+	// Alias is what claims call the device, the same in every form of the definition (inactive,
+	// live, migratable): its user alias (ua-*); for a primary without one, "primary of" its
+	// standby's alias (libvirt gives such a device an alias like hostdev0 only while it runs);
+	// else its alias or label.
+	Alias   string
 	Kind    ResourceKind
 	Current string // the resource the definition names: a PCI address or a network/bridge name
 	Primary bool
@@ -196,20 +200,6 @@ type PoolDevice struct {
 	MAC     string // the MAC its VF must have (the standby's), for Plain
 	Attr    string // "network" or "bridge": the <source> attribute of a network resource
 	source  *xmlxform.Element
-}
-
-// PairPools returns the pool the pair metadata names for each primary alias
-// (<vfo:pair primary='ALIAS' pool='POOL'/> under <metadata><vfo:failover>).
-func PairPools(d *Domain) map[string]string {
-	out := map[string]string{}
-	for _, r := range d.Records {
-		if r.Primary != "" && r.Pool != "" {
-			if _, seen := out[r.Primary]; !seen {
-				out[r.Primary] = r.Pool
-			}
-		}
-	}
-	return out
 }
 
 // WantsPools reports whether the domain may use pool resources, so that the caller resolves the
@@ -222,8 +212,10 @@ func WantsPools(d *Domain, p *Policy) bool {
 	if p.Host.DefaultPool != "" && hasPrimary(d) {
 		return true
 	}
-	if len(PairPools(d)) > 0 {
-		return true
+	for _, r := range d.Records {
+		if r.Pool != "" {
+			return true
+		}
 	}
 	for _, h := range d.Hostdevs {
 		if h.Type == "pci" {
@@ -278,15 +270,16 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 	if d.Devices == nil {
 		return nil, nil
 	}
-	pairPools := PairPools(d)
-	wanted := func(alias string) string {
+	// A primary's pool is its record's, else [host] default_pool: a pair made by hand or by
+	// libvirt has no record.
+	wanted := func(alias, label string) string {
 		pool := p.Host.DefaultPool
-		if v, ok := pairPools[alias]; ok {
-			pool = v
+		if r := d.RecordFor(alias); r != nil && r.Pool != "" {
+			pool = r.Pool
 		}
 		if pool != "" {
 			if _, ok := p.Pools[pool]; !ok {
-				notes = append(notes, fmt.Sprintf("pool '%s' of %s is not defined in this host's policy; left alone", pool, alias))
+				notes = append(notes, fmt.Sprintf("pool '%s' of %s is not defined in this host's policy; left alone", pool, label))
 				return ""
 			}
 		}
@@ -297,6 +290,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			continue
 		}
 		var pd *PoolDevice
+		var standby string // the standby alias a <teaming type='transient'> names
 		switch dev.Name.Local {
 		case "interface":
 			n := nicOf(d, dev)
@@ -327,6 +321,9 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 				continue
 			}
 			pd.Alias = n.Alias
+			if pd.Primary {
+				standby = n.Persistent
+			}
 		case "hostdev":
 			h := hostdevOf(d, dev)
 			if h.Type != "pci" {
@@ -337,6 +334,7 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 			pd.Current = PCIAddress(pd.source)
 			if pd.Primary {
 				pd.Plain = true
+				standby = h.Persistent
 				if sby := d.NICByAlias(h.Persistent); sby != nil {
 					pd.MAC = sby.MAC
 				}
@@ -346,11 +344,18 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 		}
 		pd.El = dev
 		pd.Label = DeviceLabel(dev)
+		alias := pd.Alias
+		if standby != "" && !IsUserAlias(alias) {
+			pd.Alias = "primary of " + standby
+			if pd.Label == dev.Path() {
+				pd.Label = dev.Name.Local + " (" + pd.Alias + ")"
+			}
+		}
 		if pd.Alias == "" {
 			pd.Alias = pd.Label
 		}
 		if pd.Primary {
-			pd.Pool = wanted(pd.Alias)
+			pd.Pool = wanted(alias, pd.Label)
 		}
 		if pd.Pool == "" {
 			// Not drawing from a pool: it matters only when it holds a pool's resource.

@@ -1,6 +1,8 @@
 package policy_test
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -144,6 +146,45 @@ func TestCounts(t *testing.T) {
 	} {
 		if got := c.String(); got != want {
 			t.Errorf("%+v: %q, want %q", c, got, want)
+		}
+	}
+}
+
+// A pair without virt-failover's record and without aliases on its primaries (libvirt's own test
+// domain): the primaries draw from default_pool, and claims call each by its standby, which is
+// the same in the inactive, live and migratable forms (libvirt names the primary hostdev0 only
+// while it runs).
+func TestPoolDevicesOfAnUnrecordedPair(t *testing.T) {
+	p := mustParse(t, "[host]\ndefault_pool = \"fabric\"\n[pools.fabric]\npf = [\"enp3s0f0\"]\n")
+	src, err := os.ReadFile("../testdata/lint/libvirt/9.0.0/qemuxml2argvdata/net-virtio-teaming-hostdev.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []string{"inactive", "live"} {
+		if form == "live" {
+			src = bytes.Replace(src, []byte("<teaming type='transient' persistent='ua-backup0'/>"),
+				[]byte("<alias name='hostdev0'/><teaming type='transient' persistent='ua-backup0'/>"), 1)
+		}
+		doc, err := xmlxform.Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := policy.NewDomain(doc)
+		if !policy.WantsPools(d, p) {
+			t.Fatalf("%s: WantsPools false", form)
+		}
+		devs, _ := policy.PoolDevices(d, p, policy.ResolvePools(p, hostA))
+		var got []string
+		for _, dev := range devs {
+			got = append(got, strings.Join([]string{dev.Alias, dev.Label, dev.Pool, dev.MAC}, "|"))
+		}
+		first := "primary of ua-backup0|hostdev (primary of ua-backup0)|fabric|00:11:22:33:44:55"
+		if form == "live" {
+			first = "primary of ua-backup0|hostdev hostdev0|fabric|00:11:22:33:44:55"
+		}
+		want := []string{first, "primary of ua-backup1|hostdev (primary of ua-backup1)|fabric|66:44:33:22:11:00"}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s (-want +got):\n%s", form, d)
 		}
 	}
 }

@@ -39,9 +39,8 @@ func hookCommand() *cli.Command {
 				pol = paths.PolicyFile()
 			}
 			code := hooks.Run(inv, hooks.Options{
+				Paths:      paths,
 				PolicyPath: pol,
-				Root:       paths.Root,
-				StatusDir:  paths.StatusDir(),
 				Stdin:      cmd.Root().Reader,
 				Stdout:     cmd.Root().Writer,
 				Stderr:     cmd.Root().ErrWriter,

@@ -113,7 +113,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	out := cmd.Root().Writer
-	libvirtEtc := paths.Under("/etc/libvirt")
+	libvirtEtc := paths.LibvirtEtc()
 	if st, err := os.Stat(libvirtEtc); err != nil || !st.IsDir() {
 		hint := "apt-get install libvirt-daemon-system, or give --root the tree to install into"
 		if !paths.System() {
@@ -218,7 +218,7 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 	main := filepath.Join(hooksDir, "qemu")
 	qemuD := filepath.Join(hooksDir, "qemu.d")
 	hadHook := hasQemuHook(hooksDir)
-	useD, why := qemuDLayout(paths.Root, qemuD)
+	useD, why := qemuDLayout(paths.System(), qemuD)
 	mainExists := exists(main)
 	link := func(entry string) func() error {
 		return func() error {
@@ -290,7 +290,7 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 		step("libvirtd loaded no QEMU hook when it started, so it ignores this one until it re-reads its hooks:", nil)
 		step("  systemctl reload libvirtd   (SIGHUP; virtqemud on modular daemons; guests keep running), or install --reload", nil)
 	default:
-		name, pid, err := findDaemon(paths.Root)
+		name, pid, err := findDaemon(paths)
 		if err != nil {
 			return nil, &cliError{err: fmt.Errorf("install --reload: %w", err), code: exitFailed,
 				hints: []string{"nothing was installed; install without --reload, then run systemctl reload libvirtd (or virtqemud)"}}
@@ -354,11 +354,11 @@ var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 
 // qemuDLayout decides whether the hook goes into hooks/qemu.d (libvirt >= 6.5): yes when the
 // directory exists, else by the daemon's version when it can be asked (a real root only).
-func qemuDLayout(root, qemuD string) (bool, string) {
+func qemuDLayout(system bool, qemuD string) (bool, string) {
 	if st, err := os.Stat(qemuD); err == nil && st.IsDir() {
 		return true, "hooks/qemu.d exists"
 	}
-	if root != "/" {
+	if !system {
 		return false, "no hooks/qemu.d in the tree"
 	}
 	for _, d := range []string{"libvirtd", "virtqemud"} {
@@ -428,27 +428,24 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// findDaemon finds the running libvirtd or virtqemud from its pid file under root.
-func findDaemon(root string) (string, int, error) {
+// findDaemon finds the running libvirtd or virtqemud from its pid file in the host's tree.
+func findDaemon(paths hostpaths.Paths) (string, int, error) {
 	var looked []string
-	for _, name := range []string{"libvirtd", "virtqemud"} {
-		for _, dir := range []string{"run", "run/libvirt"} {
-			p := filepath.Join(root, dir, name+".pid")
-			looked = append(looked, p)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil || pid <= 1 {
-				continue
-			}
-			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			if err != nil || !bytes.Equal(bytes.TrimSpace(comm), []byte(name)) {
-				continue
-			}
-			return name, pid, nil
+	for _, f := range paths.DaemonPIDFiles() {
+		looked = append(looked, f.Path)
+		b, err := os.ReadFile(f.Path)
+		if err != nil {
+			continue
 		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || !bytes.Equal(bytes.TrimSpace(comm), []byte(f.Daemon)) {
+			continue
+		}
+		return f.Daemon, pid, nil
 	}
 	return "", 0, fmt.Errorf("no running libvirtd or virtqemud (looked for %s)", strings.Join(looked, ", "))
 }

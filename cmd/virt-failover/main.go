@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/virt-failover/virt-failover/hooks"
-	"github.com/virt-failover/virt-failover/internal/hostpaths"
 )
 
 func main() {
@@ -29,11 +28,5 @@ func hookMain(args []string) int {
 		os.Stderr.WriteString("virt-failover: " + filepath.Base(args[0]) + ": ignored: " + err.Error() + "\n")
 		return 0
 	}
-	paths := hostpaths.Paths{Root: hooks.RootFor(args[0])}
-	return hooks.Run(inv, hooks.Options{
-		PolicyPath: paths.PolicyFile(),
-		StatusDir:  paths.StatusDir(),
-		Root:       paths.Root,
-		Version:    version(),
-	})
+	return hooks.Run(inv, hooks.Options{Paths: hooks.PathsFor(args[0]), Version: version()})
 }

@@ -53,12 +53,9 @@ func Load(pol *policy.Policy, statusDir string, dom *policy.Domain, fallbackName
 	if !policy.WantsPools(dom, pol) {
 		return nil, nil
 	}
-	h := &Host{Pol: pol, Sys: sysfs.FS{Root: pol.Host.SysfsRoot}}
-	s := &Subject{Dom: dom}
-	s.UUID, s.Name = Identity(dom, fallbackName)
-	h.Pools = policy.ResolvePools(pol, h.Sys)
-	s.Devs, s.Notes = policy.PoolDevices(dom, pol, h.Pools)
-	if len(s.Devs) == 0 {
+	h := resolve(pol)
+	s := h.subject(dom, fallbackName)
+	if s == nil {
 		return nil, nil
 	}
 	running, err := ReadRunning(statusDir)
@@ -67,6 +64,24 @@ func Load(pol *policy.Policy, statusDir string, dom *policy.Domain, fallbackName
 	}
 	h.used = usageOf(running, s.UUID)
 	return h, s
+}
+
+// resolve reads the host's pools (sysfs).
+func resolve(pol *policy.Policy) *Host {
+	h := &Host{Pol: pol, Sys: sysfs.FS{Root: pol.Host.SysfsRoot}}
+	h.Pools = policy.ResolvePools(pol, h.Sys)
+	return h
+}
+
+// subject finds dom's pool devices on the host; nil when it has none.
+func (h *Host) subject(dom *policy.Domain, fallbackName string) *Subject {
+	s := &Subject{Dom: dom}
+	s.UUID, s.Name = Identity(dom, fallbackName)
+	s.Devs, s.Notes = policy.PoolDevices(dom, h.Pol, h.Pools)
+	if len(s.Devs) == 0 {
+		return nil
+	}
+	return s
 }
 
 // Snapshot is the ledger as a plan reads it; *ledger.Tx is one.

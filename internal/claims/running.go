@@ -6,15 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
-	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
-
-// DefaultStatusDir is where libvirt keeps the status XML of the QEMU domains that run.
-const DefaultStatusDir = hostpaths.StatusDir
 
 // Use is a host resource a running domain's device uses.
 type Use struct {
@@ -27,8 +22,8 @@ type Use struct {
 type RunningDomain struct {
 	Name, UUID string
 	File       string
-	XML        []byte // the <domain> element's bytes
-	Uses       []Use  // every interface source and assigned PCI device
+	Domain     *policy.Domain // the live definition
+	Uses       []Use          // every interface source and assigned PCI device
 }
 
 // ReadRunning reads libvirt's status files of running domains (DIR/NAME.xml, a <domstatus> around
@@ -61,59 +56,47 @@ func ReadRunning(dir string) ([]RunningDomain, error) {
 		if el == nil || el.Name.Local != "domain" {
 			continue
 		}
-		rd := RunningDomain{File: f, XML: b[el.Span().Start:el.Span().End]}
-		if n := el.Child("name"); n != nil {
-			rd.Name = strings.TrimSpace(n.Text(doc))
-		}
-		if u := el.Child("uuid"); u != nil {
-			rd.UUID = strings.ToLower(strings.TrimSpace(u.Text(doc)))
-		}
-		rd.Uses = usesOf(el)
-		out = append(out, rd)
+		d := policy.NewDomainAt(doc, el)
+		out = append(out, RunningDomain{Name: d.Name, UUID: d.UUID, File: f, Domain: d, Uses: usesOf(d)})
 	}
 	return out, errors.Join(errs...)
 }
 
-// usesOf lists the host resources the devices of a <domain> use.
-func usesOf(dom *xmlxform.Element) []Use {
-	devs := dom.Child("devices")
-	if devs == nil {
-		return nil
-	}
+// usesOf lists the host resources the devices of a domain use.
+func usesOf(d *policy.Domain) []Use {
 	var out []Use
-	for _, dev := range devs.Children {
-		if dev.Name.Space != "" {
-			continue
+	name := func(alias string, el *xmlxform.Element) string {
+		if alias != "" {
+			return alias
 		}
-		name := policy.DeviceLabel(dev)
-		if a := dev.Child("alias"); a != nil {
-			if v, ok := a.Attr("name"); ok {
-				name = v
-			}
-		}
-		typ, _ := dev.Attr("type")
-		src := dev.Child("source")
+		return policy.DeviceLabel(el)
+	}
+	for _, n := range d.NICs {
+		src := n.El.Child("source")
 		switch {
-		case dev.Name.Local == "interface" && (typ == "network" || typ == "bridge") && src != nil:
+		case (n.Type == "network" || n.Type == "bridge") && src != nil:
 			// The live XML names both the network and its bridge (type='bridge' with
 			// <source network= bridge=>): a pool may list either.
 			for _, attr := range []string{"network", "bridge"} {
 				if v, ok := src.Attr(attr); ok {
-					out = append(out, Use{policy.KindNetwork, v, name})
+					out = append(out, Use{policy.KindNetwork, v, name(n.Alias, n.El)})
 				}
 			}
 			// A hostdev network's live XML also carries the VF libvirt picked.
 			if a := src.Child("address"); a != nil {
 				if pci := policy.PCIAddress(a); pci != "" {
-					out = append(out, Use{policy.KindVF, pci, name})
+					out = append(out, Use{policy.KindVF, pci, name(n.Alias, n.El)})
 				}
 			}
-		case (dev.Name.Local == "interface" && typ == "hostdev") || (dev.Name.Local == "hostdev" && typ == "pci"):
-			if src != nil {
-				if pci := policy.PCIAddress(src.Child("address")); pci != "" {
-					out = append(out, Use{policy.KindVF, pci, name})
-				}
+		case n.Type == "hostdev" && src != nil:
+			if pci := policy.PCIAddress(src.Child("address")); pci != "" {
+				out = append(out, Use{policy.KindVF, pci, name(n.Alias, n.El)})
 			}
+		}
+	}
+	for _, h := range d.Hostdevs {
+		if h.Type == "pci" && h.Source != "" {
+			out = append(out, Use{policy.KindVF, h.Source, name(h.Alias, h.El)})
 		}
 	}
 	return out

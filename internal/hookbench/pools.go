@@ -58,7 +58,7 @@ func runPools(bin string, n int) error {
 	}
 	incoming := domainXML(10 << 10)                                                                                                       // a VF of another host: 0000:03:07.1
 	local := bytes.Replace(incoming, []byte("bus='0x03' slot='0x07' function='0x1'"), []byte("bus='0x81' slot='0x09' function='0x7'"), 1) // VF 63
-	owner := ledger.Owner{UUID: "5f1c2c8e-2b0a-4f4e-9a57-1d0e6f0c9a11", Domain: "web-01", Alias: "interface 52:54:00:6d:90:02"}
+	owner := ledger.Owner{UUID: "5f1c2c8e-2b0a-4f4e-9a57-1d0e6f0c9a11", Domain: "web-01", Alias: "primary of ua-sby0"}                    // its primary has no alias: claimed by its standby
 	// withClaims rewrites the ledger to hold others' claims on the first k VFs, and web-01's own
 	// claim on VF 63 in state st ("" for none).
 	withClaims := func(k int, st ledger.State) func() error {

@@ -12,9 +12,10 @@ import (
 
 // The host's well-known paths, as on the system.
 const (
-	StatusDir = "/run/libvirt/qemu"  // libvirt's status XML of the running QEMU domains
-	HooksDir  = "/etc/libvirt/hooks" // libvirt's hook scripts
-	Bin       = "/usr/local/bin/virt-failover"
+	LibvirtEtc = "/etc/libvirt"       // libvirt's configuration
+	StatusDir  = "/run/libvirt/qemu"  // libvirt's status XML of the running QEMU domains
+	HooksDir   = "/etc/libvirt/hooks" // libvirt's hook scripts
+	Bin        = "/usr/local/bin/virt-failover"
 )
 
 // Paths maps the host's paths into Root; Root "" or "/" is the system itself.
@@ -43,6 +44,24 @@ func (p Paths) StatusDir() string { return p.Under(StatusDir) }
 
 // HooksDir is libvirt's hooks directory.
 func (p Paths) HooksDir() string { return p.Under(HooksDir) }
+
+// LibvirtEtc is libvirt's configuration directory: a host without it has no libvirt installed.
+func (p Paths) LibvirtEtc() string { return p.Under(LibvirtEtc) }
+
+// PIDFile is where a libvirt daemon that runs the QEMU hook writes its process id.
+type PIDFile struct{ Daemon, Path string }
+
+// DaemonPIDFiles lists the pid files of the daemons that run the QEMU hook, in the order to look:
+// the monolithic libvirtd's, then the modular virtqemud's, each in /run and /run/libvirt.
+func (p Paths) DaemonPIDFiles() []PIDFile {
+	var out []PIDFile
+	for _, d := range []string{"libvirtd", "virtqemud"} {
+		for _, dir := range []string{"/run", "/run/libvirt"} {
+			out = append(out, PIDFile{d, p.Under(dir + "/" + d + ".pid")})
+		}
+	}
+	return out
+}
 
 // MapPolicy maps the host paths a policy names (the log file, the state directory, sysfs) into
 // the tree, so that a tree's hook, status and claims use the tree's files only.

@@ -6,21 +6,16 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/virt-failover/virt-failover/xmlxform"
+	"github.com/virt-failover/virt-failover/policy"
 )
 
 // seedOf returns what a domain's stable MACs derive from: its UUID, else its name (libvirt
 // would give a definition without <uuid> a random one, and the MAC must not depend on that).
-func seedOf(doc *xmlxform.Doc) string {
-	if u := doc.Root.Child("uuid"); u != nil {
-		if s := strings.ToLower(strings.TrimSpace(u.Text(doc))); s != "" {
-			return "uuid:" + s
-		}
+func seedOf(d *policy.Domain) string {
+	if d.UUID != "" {
+		return "uuid:" + d.UUID
 	}
-	if n := doc.Root.Child("name"); n != nil {
-		return "name:" + strings.TrimSpace(n.Text(doc))
-	}
-	return "name:"
+	return "name:" + d.Name
 }
 
 // StableMAC derives a MAC from a domain's seed (see docs/pair.md) and a device's host address:

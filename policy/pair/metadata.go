@@ -41,14 +41,9 @@ type records struct {
 }
 
 func (p *planner) existingRecords() *records {
-	recs := &records{byPrimary: map[string]*xmlxform.Element{}}
-	recs.metadata = p.doc.Root.Child("metadata")
-	if recs.metadata == nil {
-		return recs
-	}
 	// Records are read from every <vfo:failover> (the first record of a primary counts), as the
 	// linter and the hook read them (policy.Domain.Records); new ones go into the first.
-	recs.failover = recs.metadata.ChildNS(policy.NamespaceMetadata, "failover")
+	recs := &records{metadata: p.dom.Metadata, failover: p.dom.Failover, byPrimary: map[string]*xmlxform.Element{}}
 	for _, r := range p.dom.Records {
 		if _, ok := r.El.Attr("primary"); ok && recs.byPrimary[r.Primary] == nil {
 			recs.byPrimary[r.Primary] = r.El

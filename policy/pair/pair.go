@@ -166,7 +166,7 @@ func (p *planner) run() error {
 	if err := p.checkOptions(); err != nil {
 		return err
 	}
-	p.seed = seedOf(p.doc)
+	p.seed = seedOf(p.dom)
 	for name := range p.dom.Aliases {
 		p.taken[name] = true
 	}

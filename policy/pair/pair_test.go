@@ -399,7 +399,7 @@ func TestSeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := seedOf(doc); got != want {
+		if got := seedOf(policy.NewDomain(doc)); got != want {
 			t.Errorf("%s: %q, want %q", src, got, want)
 		}
 	}
