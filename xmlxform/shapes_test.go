@@ -3,10 +3,11 @@ package xmlxform
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
-// A shape makes a document of about n bytes (never fewer): a libvirt domain,
+// A shape makes a document of about n bytes (never more): a libvirt domain,
 // or one built to find the parser's weak spots (the hostile shapes).
 type shape struct {
 	name string
@@ -21,10 +22,10 @@ type shape struct {
 var shapes = []shape{
 	{name: "libvirt-domain", make: libvirtDomain},
 	{name: "attrs-on-one-element", make: func(n int) []byte {
-		return fill(n, "<domain", func(b *bytes.Buffer, i int) { fmt.Fprintf(b, " a%d='%d'", i, i%10) }, "/>")
+		return fill(n, "<domain", func(b *bytes.Buffer, i int) { attr(b, " a", i) }, "/>")
 	}},
 	{name: "prefixed-attrs-on-one-element", make: func(n int) []byte {
-		return fill(n, "<domain xmlns:p='urn:p'", func(b *bytes.Buffer, i int) { fmt.Fprintf(b, " p:a%d='%d'", i, i%10) }, "/>")
+		return fill(n, "<domain xmlns:p='urn:p'", func(b *bytes.Buffer, i int) { attr(b, " p:a", i) }, "/>")
 	}},
 	{name: "namespace-declarations", make: namespaceDeclarations},
 	{name: "namespace-scopes", make: func(n int) []byte {
@@ -34,8 +35,12 @@ var shapes = []shape{
 			fmt.Fprintf(&head, " xmlns:p%d='urn:p%d'", i, i)
 		}
 		head.WriteString(">")
+		var scopes []string
+		for i := range 7 * 32 {
+			scopes = append(scopes, fmt.Sprintf("<a xmlns:q='urn:q%d'><q:b/><p%d:c/></a>", i%7, i%32))
+		}
 		return fill(n, head.String(), func(b *bytes.Buffer, i int) {
-			fmt.Fprintf(b, "<a xmlns:q='urn:q%d'><q:b/><p%d:c/></a>", i%7, i%32)
+			b.WriteString(scopes[i%len(scopes)])
 		}, "</domain>")
 	}},
 	{name: "elements", make: func(n int) []byte {
@@ -56,7 +61,9 @@ var shapes = []shape{
 		return fill(n, "<domain>", func(b *bytes.Buffer, _ int) { b.WriteString("\n\n\n\n\n\n\n\n") }, "</domain>")
 	}},
 	{name: "long-attribute-value", make: func(n int) []byte {
-		return fill(n, "<domain name='", func(b *bytes.Buffer, _ int) { b.WriteString("a&amp;b\t") }, "'/>")
+		// Tabs and references make Parse decode the value into a string
+		// of its own, about as long as the source.
+		return fill(n, "<domain name='", func(b *bytes.Buffer, _ int) { b.WriteString("lorem\tipsum &amp; dolor\t") }, "'/>")
 	}},
 	{name: "lt-in-text", make: func(n int) []byte {
 		return fill(n, "<domain>", func(b *bytes.Buffer, _ int) { b.WriteString("&lt;&lt;&lt;&lt;") }, "</domain>")
@@ -72,14 +79,30 @@ var shapes = []shape{
 	}},
 }
 
-// fill writes head, then calls unit with 0, 1, 2, ... until at least n
-// bytes are written counting tail, then tail.
+// attr writes an attribute named name and i, with a digit for a value (the
+// shapes write millions: fmt would take long under the race detector).
+func attr(b *bytes.Buffer, name string, i int) {
+	var num [20]byte
+	b.WriteString(name)
+	b.Write(strconv.AppendInt(num[:0], int64(i), 10))
+	b.WriteString("='")
+	b.WriteByte(byte('0' + i%10))
+	b.WriteByte('\'')
+}
+
+// fill writes head, then calls unit with 0, 1, 2, ... as long as the units
+// and tail fit in n bytes, then tail.
 func fill(n int, head string, unit func(b *bytes.Buffer, i int), tail string) []byte {
 	var b bytes.Buffer
-	b.Grow(n + 4096)
+	b.Grow(n)
 	b.WriteString(head)
-	for i := 0; b.Len()+len(tail) < n; i++ {
+	for i := 0; ; i++ {
+		before := b.Len()
 		unit(&b, i)
+		if b.Len()+len(tail) > n {
+			b.Truncate(before)
+			break
+		}
 	}
 	b.WriteString(tail)
 	return b.Bytes()
@@ -89,18 +112,13 @@ func fill(n int, head string, unit func(b *bytes.Buffer, i int), tail string) []
 // declarations as fit in an eighth of n, and elements in no namespace and in
 // the first declared one (the last a backward search reaches) for the rest.
 func namespaceDeclarations(n int) []byte {
-	var b bytes.Buffer
-	b.Grow(n + 4096)
-	b.WriteString("<domain")
-	for i := 0; b.Len() < n/8; i++ {
-		fmt.Fprintf(&b, " xmlns:p%d='urn:p%d'", i, i)
+	var head strings.Builder
+	head.WriteString("<domain")
+	for i := 0; head.Len() < n/8; i++ {
+		fmt.Fprintf(&head, " xmlns:p%d='urn:p%d'", i, i)
 	}
-	b.WriteString(">")
-	for b.Len()+len("</domain>") < n {
-		b.WriteString("<a/><p0:b/>")
-	}
-	b.WriteString("</domain>")
-	return b.Bytes()
+	head.WriteString(">")
+	return fill(n, head.String(), func(b *bytes.Buffer, _ int) { b.WriteString("<a/><p0:b/>") }, "</domain>")
 }
 
 // libvirtDomain is a domain as virsh dumpxml writes it, with as many disks,
