@@ -37,19 +37,21 @@ func parse(src []byte, scope []binding) (*Doc, error) {
 	}
 	d.str = string(src)
 	p := &parser{
-		src:     src,
-		s:       d.str,
-		doc:     d,
-		ns:      make([]binding, 0, len(scope)+8),
-		stack:   make([]frame, 0, 32),
-		pending: make([]*Element, 0, 64),
+		src:   src,
+		s:     d.str,
+		doc:   d,
+		ns:    make([]binding, 0, len(scope)+8),
+		stack: make([]frame, 0, 32),
 	}
 	// Every element starts at a '<' that does not start "</", and every
 	// attribute has its own '=': the counts bound what the chunks need.
-	elems := bytes.Count(src, []byte{'<'}) - bytes.Count(src, []byte("</"))
-	p.elemSizes = sizer{next: firstChunk, left: elems}
-	p.attrSizes = sizer{next: firstChunk, left: bytes.Count(src, []byte{'='})}
-	p.kidSizes = sizer{next: firstChunk, left: elems}
+	elems := min(bytes.Count(src, []byte{'<'})-bytes.Count(src, []byte("</")), MaxElements)
+	attrs := min(bytes.Count(src, []byte{'='}), MaxAttrs)
+	p.elemSizes = sizer{next: max(minChunk, len(src)/8), left: elems}
+	p.attrSizes = sizer{next: max(minChunk, len(src)/16), left: attrs}
+	p.kidSizes = sizer{next: max(minChunk, len(src)/8), left: elems}
+	// The children of the open elements: at most all the elements.
+	p.pending = make([]*Element, 0, min(elems, max(minChunk, len(src)/8)))
 	for _, b := range scope {
 		p.pushNS(b)
 	}
@@ -65,16 +67,16 @@ func parse(src []byte, scope []binding) (*Doc, error) {
 // allocated as the parse goes. Elements never move (the tree points to
 // them); an element's attributes, and an element's children, are contiguous
 // in a chunk.
-const (
-	firstChunk = 1024
-	maxChunk   = 16384
-)
-
-// A sizer sizes the chunks of one kind: they double from firstChunk to
-// maxChunk, and together they stay within what the document can need, an
-// upper bound counted from its bytes. A small document gets one chunk of
-// what it needs; a document with many '<' or '=' that are not elements or
-// attributes gets no more than firstChunk at first.
+//
+// A sizer sizes the chunks of one kind. Together they stay within what the
+// document can need, an upper bound counted from its bytes (and the
+// limits), so that a document gets one chunk of what it needs, allocated
+// before the parse fills it (the garbage collector then has no partly built
+// tree to trace, again and again). The first chunk is also bounded by the
+// document's size, an element per 8 bytes and an attribute per 16: up front
+// a document takes at most some 25 bytes per byte (a libvirt domain takes 9
+// all told), however many of its '<' and '=' are not elements and
+// attributes. The chunks after it double.
 type sizer struct {
 	next int // the size of the next chunk
 	left int // the upper bound, less the chunks so far
@@ -86,9 +88,12 @@ func (z *sizer) take(have, need int) int {
 	n := min(max(z.next, 2*have), have+z.left)
 	n = max(n, have+need)
 	z.left -= n - have
-	z.next = min(2*z.next, maxChunk)
+	z.next *= 2
 	return n
 }
+
+// minChunk is the smallest first chunk.
+const minChunk = 64
 
 func (d *Doc) errorAt(off int, msg string) *SyntaxError {
 	pos := d.Pos(off)
