@@ -3,6 +3,7 @@ package xmlxform
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,6 +83,26 @@ func BenchmarkDecodeStd(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// BenchmarkParseShapes parses each shape at two sizes, both within the
+// limits for every shape: the libvirt domain, and the hostile shapes to
+// compare with it per byte (MB/s, and B/op over the size).
+func BenchmarkParseShapes(b *testing.B) {
+	for _, size := range []int{64 << 10, 256 << 10} {
+		for _, sh := range shapes {
+			src := sh.make(size)
+			b.Run(fmt.Sprintf("%s/%dKiB", sh.name, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(src)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := Parse(src); (err != nil) != sh.bad {
+						b.Fatalf("Parse: %v", err)
+					}
+				}
+			})
 		}
 	}
 }

@@ -155,26 +155,29 @@ func parseRef(s string) (rep string, n int, msg string) {
 // decodeAttr returns the value of a raw attribute value known to be
 // well-formed: references resolved, line ends and white space normalized.
 func decodeAttr(raw string) string {
-	b := make([]byte, 0, len(raw))
+	// A reference is never shorter than what it stands for: one
+	// allocation, which the Builder hands out without a copy.
+	var b strings.Builder
+	b.Grow(len(raw))
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		switch c {
 		case '&':
 			rep, n, _ := parseRef(raw[i:])
-			b = append(b, rep...)
+			b.WriteString(rep)
 			i += n - 1
 		case '\r':
 			if i+1 < len(raw) && raw[i+1] == '\n' {
 				i++
 			}
-			b = append(b, ' ')
+			b.WriteByte(' ')
 		case '\n', '\t':
-			b = append(b, ' ')
+			b.WriteByte(' ')
 		default:
-			b = append(b, c)
+			b.WriteByte(c)
 		}
 	}
-	return string(b)
+	return b.String()
 }
 
 // plainText returns raw character data unchanged when it holds nothing to

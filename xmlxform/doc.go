@@ -16,10 +16,11 @@
 package xmlxform
 
 import (
+	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"iter"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -34,9 +35,35 @@ const (
 	NamespaceXMLNS = "http://www.w3.org/2000/xmlns/"
 )
 
-// MaxDepth is the deepest element nesting Parse accepts; the root element is
-// at depth 1.
-const MaxDepth = 1000
+// Limits of what Parse accepts. No libvirt domain comes near them: a large
+// one (hundreds of vCPUs pinned one by one, hundreds of devices) has a few
+// thousand elements and attributes, and libvirt's own parser (libxml2)
+// refuses nesting deeper than 256 levels. A document past a limit is refused
+// with a *SyntaxError that wraps ErrLimit.
+//
+// The limits bound the memory Parse takes whatever the document: an Element
+// takes 152 bytes and an Attr 104, so at most 15 MB and 26 MB. Beside them
+// Parse keeps a string copy of the source and the decoded values of
+// attributes that need it (both at most the size of the source) and 1/16 of
+// the source's size for line numbers. A 64 MiB document, the most a libvirt
+// hook is given, then takes at most about 250 MB with its source, which fits
+// in a process limited to 1 GiB of address space, of which the Go runtime
+// itself reserves about 700 MB.
+const (
+	// MaxDepth is the deepest element nesting; the root element is at
+	// depth 1.
+	MaxDepth = 1000
+	// MaxElements is the most elements a document may have.
+	MaxElements = 100_000
+	// MaxAttrs is the most attributes a document may have, namespace
+	// declarations included.
+	MaxAttrs = 250_000
+)
+
+// ErrLimit is what the *SyntaxError of a document past MaxDepth,
+// MaxElements or MaxAttrs wraps: errors.Is(err, ErrLimit) tells a document
+// refused for its size from a malformed one.
+var ErrLimit = errors.New("xmlxform: document past a parse limit")
 
 // Span is a byte range [Start, End) of Doc.Src.
 type Span struct{ Start, End int }
@@ -52,16 +79,21 @@ type Pos struct{ Line, Col int }
 func (p Pos) String() string { return strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) }
 
 // SyntaxError reports input that is not a well-formed, namespace-well-formed
-// XML document in UTF-8.
+// XML document in UTF-8, or one past a parse limit (then it wraps ErrLimit).
 type SyntaxError struct {
 	Line, Col int
 	Msg       string
+
+	err error // ErrLimit or nil
 }
 
 // Error returns "LINE:COL: MSG".
 func (e *SyntaxError) Error() string {
 	return strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Col) + ": " + e.Msg
 }
+
+// Unwrap returns ErrLimit for a document past a parse limit, else nil.
+func (e *SyntaxError) Unwrap() error { return e.err }
 
 // Doc is a parsed document. It is not changed after Parse, so any number of
 // goroutines may read it; a Transform of it is for one goroutine.
@@ -72,23 +104,39 @@ type Doc struct {
 	// Root is the root element.
 	Root *Element
 
-	str    string    // a copy of Src that names, values and texts slice into
-	lines  []int     // offsets of line starts; lines[0] == 0
-	elems  []Element // all elements in document order
-	sq, dq int       // attributes quoted with ' and with "
+	str    string      // a copy of Src that names, values and texts slice into
+	marks  []lineMark  // marks[k] is the line at offset k*lineBlock
+	elems  [][]Element // all elements in document order, in chunks
+	n      int         // the number of elements
+	sq, dq int         // attributes quoted with ' and with "
+}
+
+// lineBlock is the distance between two line marks: finding the line of an
+// offset reads at most this many bytes, and the marks take 16 bytes per
+// lineBlock bytes of the document, however many lines it has.
+const lineBlock = 256
+
+// A lineMark is the line an offset is on (0-based) and where that line
+// starts.
+type lineMark struct{ line, start int }
+
+// line returns the 0-based line that off is on, and where that line starts.
+func (d *Doc) line(off int) (line, start int) {
+	k := off / lineBlock
+	m := d.marks[k]
+	seg := d.Src[k*lineBlock : off]
+	if i := bytes.LastIndexByte(seg, '\n'); i >= 0 {
+		return m.line + bytes.Count(seg, []byte{'\n'}), k*lineBlock + i + 1
+	}
+	return m.line, m.start
 }
 
 // Pos returns the line and column of a byte offset into Src. Offsets out of
 // range are clamped. Lines are counted by "\n" (so "\r\n" is one line end).
 func (d *Doc) Pos(offset int) Pos {
-	if offset < 0 {
-		offset = 0
-	}
-	if offset > len(d.Src) {
-		offset = len(d.Src)
-	}
-	i := sort.SearchInts(d.lines, offset+1) - 1 // last line start <= offset
-	return Pos{Line: i + 1, Col: offset - d.lines[i] + 1}
+	offset = max(0, min(offset, len(d.Src)))
+	line, start := d.line(offset)
+	return Pos{Line: line + 1, Col: offset - start + 1}
 }
 
 // Quote returns the attribute quote character the document mostly uses:
@@ -123,18 +171,26 @@ func (d *Doc) Indent() string {
 	var units []string
 	var counts []int
 	best := -1
-	for i := range d.elems {
-		e := &d.elems[i]
-		p := e.Parent
-		if p == nil {
-			continue
+	// The indentation of e's ancestors, found once each: elements come in
+	// document order, so e's parent is on the stack.
+	type open struct {
+		e      *Element
+		indent string
+		ok     bool
+	}
+	stack := make([]open, 0, 32)
+	for e := range d.Elements() {
+		for len(stack) > 0 && stack[len(stack)-1].e != e.Parent {
+			stack = stack[:len(stack)-1]
 		}
 		ci, ok := d.lineIndent(e.Start.Start)
-		if !ok {
+		stack = append(stack, open{e, ci, ok})
+		if !ok || len(stack) < 2 {
 			continue
 		}
-		pi, ok := d.lineIndent(p.Start.Start)
-		if !ok || len(ci) <= len(pi) || !strings.HasPrefix(ci, pi) {
+		p := stack[len(stack)-2]
+		pi := p.indent
+		if !p.ok || len(ci) <= len(pi) || !strings.HasPrefix(ci, pi) {
 			continue
 		}
 		u := ci[len(pi):]
@@ -164,16 +220,18 @@ func (d *Doc) Indent() string {
 // order of their start tags), root first.
 func (d *Doc) Elements() iter.Seq[*Element] {
 	return func(yield func(*Element) bool) {
-		for i := range d.elems {
-			if !yield(&d.elems[i]) {
-				return
+		for _, chunk := range d.elems {
+			for i := range chunk {
+				if !yield(&chunk[i]) {
+					return
+				}
 			}
 		}
 	}
 }
 
 // Len returns the number of elements in the document.
-func (d *Doc) Len() int { return len(d.elems) }
+func (d *Doc) Len() int { return d.n }
 
 // Find returns the element at path, written as Element.Path writes it
 // ("/domain/devices/interface[2]/teaming"; a missing index means [1]), or
@@ -218,18 +276,21 @@ func (d *Doc) Find(path string) *Element {
 
 // lineStart returns the offset of the start of the line holding off.
 func (d *Doc) lineStart(off int) int {
-	i := sort.SearchInts(d.lines, off+1) - 1
-	return d.lines[i]
+	_, start := d.line(off)
+	return start
 }
 
 // lineIndent returns the whitespace that precedes off on its line, and
-// whether only whitespace precedes it.
+// whether only whitespace precedes it. It reads back from off, so that
+// elements after the first on a line do not each read its indentation.
 func (d *Doc) lineIndent(off int) (string, bool) {
 	ls := d.lineStart(off)
-	for i := ls; i < off; i++ {
-		if c := d.Src[i]; c != ' ' && c != '\t' {
-			return "", false
-		}
+	i := off
+	for i > ls && (d.Src[i-1] == ' ' || d.Src[i-1] == '\t') {
+		i--
+	}
+	if i > ls {
+		return "", false
 	}
 	return d.str[ls:off], true
 }

@@ -43,6 +43,10 @@ func seedFuzz(f *testing.F, args ...any) {
 		"<a>\r\n\t<b x=\"1&#10;2\"/>\r\n</a>\r\n",
 		"<a><b><c/></b></a>",
 		"<!DOCTYPE a PUBLIC '-//x//y' \"z\" [<!ELEMENT a (#PCDATA)> <!ATTLIST a b CDATA '1'> %p; <!-- c -->\n]>\n<a/>",
+		// Past manyLinear: maps find duplicates and namespace bindings.
+		"<a xmlns='d' xmlns:p0='u0' xmlns:p1='u1' xmlns:p2='u2' xmlns:p3='u3' xmlns:p4='u4' xmlns:p5='u5' xmlns:p6='u6' xmlns:p7='u7' xmlns:p8='u8' " +
+			"xmlns:p9='u9' xmlns:pa='ua' xmlns:pb='ub' xmlns:pc='uc' xmlns:pd='ud' xmlns:pe='ue' xmlns:pf='uf' xmlns:pg='ug' b0='' b1='' p0:b0='' p1:b0='' " +
+			"p2:b0=''><p3:c xmlns:p3='w' xmlns='' p3:y='' pg:y=''><d/></p3:c><p3:d/><e/></a>",
 	} {
 		f.Add(append([]any{[]byte(s)}, args...)...)
 	}

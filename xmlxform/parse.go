@@ -14,7 +14,11 @@ import (
 // kept). It checks well-formedness and namespace well-formedness; any error
 // is a *SyntaxError. Only the five predefined entities and character
 // references are known: entities declared in a DOCTYPE are not expanded, and
-// referring to one is an error. Elements may nest MaxDepth deep.
+// referring to one is an error. A document past MaxDepth, MaxElements or
+// MaxAttrs is refused with a *SyntaxError that wraps ErrLimit.
+//
+// Parse takes time and memory in proportion to the document (the memory
+// within the bounds the limits set), whatever its shape.
 func Parse(src []byte) (*Doc, error) {
 	d, err := parse(src, nil)
 	if err != nil {
@@ -26,30 +30,70 @@ func Parse(src []byte) (*Doc, error) {
 // parse parses src with the namespace bindings scope already in force.
 func parse(src []byte, scope []binding) (*Doc, error) {
 	d := &Doc{Src: src}
-	d.lines = make([]int, 1, bytes.Count(src, []byte{'\n'})+1)
-	if off, msg := checkChars(src, &d.lines); msg != "" {
+	var off int
+	var msg string
+	if d.marks, off, msg = checkChars(src); msg != "" {
 		return nil, d.errorAt(off, msg)
 	}
 	d.str = string(src)
 	p := &parser{
-		src: src,
-		s:   d.str,
-		doc: d,
-		// Every element starts at a '<' that does not start "</", and every
-		// attribute has its own '='.
-		elems: make([]Element, 0, bytes.Count(src, []byte{'<'})-bytes.Count(src, []byte("</"))),
-		ns:    append(make([]binding, 0, len(scope)+8), scope...),
+		src:   src,
+		s:     d.str,
+		doc:   d,
+		ns:    make([]binding, 0, len(scope)+8),
 		stack: make([]frame, 0, 32),
 	}
-	p.pending = make([]*Element, 0, 64)
-	p.attrs = make([]Attr, 0, bytes.Count(src, []byte{'='}))
-	p.kids = make([]*Element, 0, cap(p.elems))
+	// Every element starts at a '<' that does not start "</", and every
+	// attribute has its own '=': the counts bound what the chunks need.
+	elems := min(bytes.Count(src, []byte{'<'})-bytes.Count(src, []byte("</")), MaxElements)
+	attrs := min(bytes.Count(src, []byte{'='}), MaxAttrs)
+	p.elemSizes = sizer{next: max(minChunk, len(src)/8), left: elems}
+	p.attrSizes = sizer{next: max(minChunk, len(src)/16), left: attrs}
+	p.kidSizes = sizer{next: max(minChunk, len(src)/8), left: elems}
+	// The children of the open elements: at most all the elements.
+	p.pending = make([]*Element, 0, min(elems, max(minChunk, len(src)/8)))
+	for _, b := range scope {
+		p.pushNS(b)
+	}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
-	d.elems = p.elems
+	d.elems = append(p.elemChunks, p.elems)
+	d.n = p.nelems
 	return d, nil
 }
+
+// Elements, attributes and Children slices are taken from chunks that are
+// allocated as the parse goes. Elements never move (the tree points to
+// them); an element's attributes, and an element's children, are contiguous
+// in a chunk.
+//
+// A sizer sizes the chunks of one kind. Together they stay within what the
+// document can need, an upper bound counted from its bytes (and the
+// limits), so that a document gets one chunk of what it needs, allocated
+// before the parse fills it (the garbage collector then has no partly built
+// tree to trace, again and again). The first chunk is also bounded by the
+// document's size, an element per 8 bytes and an attribute per 16: up front
+// a document takes at most some 25 bytes per byte (a libvirt domain takes 9
+// all told), however many of its '<' and '=' are not elements and
+// attributes. The chunks after it double.
+type sizer struct {
+	next int // the size of the next chunk
+	left int // the upper bound, less the chunks so far
+}
+
+// take returns the size of a new chunk for have items moved from the last
+// one and need more at least.
+func (z *sizer) take(have, need int) int {
+	n := min(max(z.next, 2*have), have+z.left)
+	n = max(n, have+need)
+	z.left -= n - have
+	z.next *= 2
+	return n
+}
+
+// minChunk is the smallest first chunk.
+const minChunk = 64
 
 func (d *Doc) errorAt(off int, msg string) *SyntaxError {
 	pos := d.Pos(off)
@@ -57,12 +101,48 @@ func (d *Doc) errorAt(off int, msg string) *SyntaxError {
 }
 
 // checkChars verifies that src is UTF-8 made of XML characters only, and
-// appends the offset of each line start to lines. It returns the offset of
-// the first bad byte and a message, or "" when all is well.
-func checkChars(src []byte, lines *[]int) (int, string) {
+// returns the line marks of src (see Doc.marks). When it finds a bad byte, it
+// returns its offset and a message, and marks up to that offset.
+func checkChars(src []byte) (marks []lineMark, bad int, msg string) {
+	n := len(src)
+	marks = make([]lineMark, 0, n/lineBlock+1)
+	var line, start int // the line at i, and its start
+	next := 0           // the next offset to mark
+	for i := 0; i < n; {
+		// Mark the offsets up to i: no newline lies between them and i,
+		// as i moves past newlines one byte at a time.
+		for ; next <= i; next += lineBlock {
+			marks = append(marks, lineMark{line, start})
+		}
+		if i = checkBlock(src, i, min(next, n), &line, &start); i < 0 {
+			return marks, -1 - i, badChar(src, -1-i)
+		}
+	}
+	for ; next <= n; next += lineBlock {
+		marks = append(marks, lineMark{line, start})
+	}
+	return marks, 0, ""
+}
+
+// badChar describes the character at src[i] that checkBlock refused.
+func badChar(src []byte, i int) string {
+	c := src[i]
+	if c < utf8.RuneSelf {
+		return fmt.Sprintf("illegal character U+%04X (XML allows no control characters but tab, CR and LF)", c)
+	}
+	if r, size := utf8.DecodeRune(src[i:]); r != utf8.RuneError || size != 1 {
+		return fmt.Sprintf("illegal character U+%04X", r)
+	}
+	return fmt.Sprintf("invalid UTF-8: byte 0x%02X (the document must be UTF-8)", c)
+}
+
+// checkBlock checks src from i until end or a little past it, counting lines
+// into line and start. It returns where it stopped, or -1-k for a bad
+// character at k.
+func checkBlock(src []byte, i, end int, line, start *int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	n := len(src)
-	for i := 0; i < n; {
+	for i < end {
 		if i+8 <= n {
 			// Skip eight printable ASCII bytes at a time: no byte >= 0x80,
 			// and no byte < 0x20 (which would borrow into its high bit).
@@ -76,26 +156,31 @@ func checkChars(src []byte, lines *[]int) (int, string) {
 			switch {
 			case c >= 0x20 || c == '\t' || c == '\r':
 			case c == '\n':
-				*lines = append(*lines, i+1)
+				*line, *start = *line+1, i+1
 			default:
-				return i, fmt.Sprintf("illegal character U+%04X (XML allows no control characters but tab, CR and LF)", c)
+				return -1 - i
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRune(src[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i, fmt.Sprintf("invalid UTF-8: byte 0x%02X (the document must be UTF-8)", c)
-		}
-		if !isChar(r) {
-			return i, fmt.Sprintf("illegal character U+%04X", r)
+		if r == utf8.RuneError && size == 1 || !isChar(r) {
+			return -1 - i
 		}
 		i += size
 	}
-	return 0, ""
+	return i
 }
 
-type binding struct{ prefix, uri string }
+// A binding binds a namespace prefix ("" for the default namespace).
+type binding struct {
+	prefix, uri string
+	prev        int // the binding of prefix that this one shadows, -1 if none; kept once parser.nsTop is in use
+}
+
+// manyLinear is how many namespace bindings in scope, or attributes of an
+// element, a linear search looks through; past it, maps take over.
+const manyLinear = 16
 
 type frame struct {
 	e    *Element
@@ -104,15 +189,32 @@ type frame struct {
 }
 
 type parser struct {
-	src     []byte
-	s       string // the same bytes as src, as a string to slice names from
-	doc     *Doc
-	elems   []Element  // slab of all elements; never reallocated
-	attrs   []Attr     // slab of all attributes
-	kids    []*Element // slab of all Children slices
+	src []byte
+	s   string // the same bytes as src, as a string to slice names from
+	doc *Doc
+
+	elems                          []Element   // the chunk elements are taken from
+	elemChunks                     [][]Element // the full chunks before it
+	attrs                          []Attr      // the chunk attributes are taken from
+	kids                           []*Element  // the chunk Children slices are taken from
+	elemSizes, attrSizes, kidSizes sizer
+	nelems, nattrs                 int // counts so far, for the limits
+
 	pending []*Element // children of open elements, in document order
 	stack   []frame
-	ns      []binding
+
+	ns    []binding      // bindings in scope, outermost first
+	nsTop map[string]int // the innermost binding of each prefix, once len(ns) passed manyLinear
+	// Attributes of the element being parsed, once it has many.
+	seen  map[string]struct{} // qualified names
+	names map[xml.Name]int    // expanded names of prefixed attributes
+}
+
+// limitf returns the error for a document past a limit.
+func (p *parser) limitf(off int, format string, args ...any) error {
+	e := p.doc.errorAt(off, fmt.Sprintf(format, args...))
+	e.err = ErrLimit
+	return e
 }
 
 func (p *parser) errorf(off int, format string, args ...any) error {
@@ -326,7 +428,10 @@ func (p *parser) startTag(start int) (int, error) {
 	src, s := p.src, p.s
 	n := len(src)
 	if len(p.stack) >= MaxDepth {
-		return 0, p.errorf(start, "elements nest deeper than %d levels", MaxDepth)
+		return 0, p.limitf(start, "elements nest deeper than %d levels", MaxDepth)
+	}
+	if p.nelems >= MaxElements {
+		return 0, p.limitf(start, "more than %d elements", MaxElements)
 	}
 	k := start + 1
 	nameEnd, _, err := p.name(k, "element name")
@@ -334,9 +439,13 @@ func (p *parser) startTag(start int) (int, error) {
 		return 0, err
 	}
 	if len(p.elems) == cap(p.elems) {
-		return 0, p.errorf(start, "internal error: element count")
+		if cap(p.elems) > 0 {
+			p.elemChunks = append(p.elemChunks, p.elems)
+		}
+		p.elems = make([]Element, 0, p.elemSizes.take(0, 1))
 	}
 	p.elems = p.elems[:len(p.elems)+1]
+	p.nelems++
 	e := &p.elems[len(p.elems)-1]
 	e.QName = s[k:nameEnd]
 	e.Start.Start = start
@@ -412,18 +521,26 @@ func (p *parser) startTag(start int) (int, error) {
 			}
 			val = decodeAttr(raw)
 		}
-		for x := first; x < len(p.attrs); x++ {
-			if p.attrs[x].QName == qn {
-				return 0, p.errorf(aStart, "duplicate attribute %s", qn)
+		if len(p.attrs)-first < manyLinear {
+			for x := first; x < len(p.attrs); x++ {
+				if p.attrs[x].QName == qn {
+					return 0, p.errorf(aStart, "duplicate attribute %s", qn)
+				}
 			}
+		} else if p.duplicate(first, qn, k) {
+			return 0, p.errorf(aStart, "duplicate attribute %s", qn)
 		}
+		if p.nattrs >= MaxAttrs {
+			return 0, p.limitf(aStart, "more than %d attributes", MaxAttrs)
+		}
+		p.nattrs++
 		if q == '\'' {
 			p.doc.sq++
 		} else {
 			p.doc.dq++
 		}
 		if len(p.attrs) == cap(p.attrs) {
-			return 0, p.errorf(aStart, "internal error: attribute count")
+			first = p.growAttrs(first, k)
 		}
 		a := Attr{QName: qn, Value: val, Span: Span{aStart, k}, ValueSpan: Span{vs, ve}, Quote: q}
 		switch {
@@ -458,12 +575,112 @@ func (p *parser) startTag(start int) (int, error) {
 	}
 	if e.SelfClosing {
 		e.End = e.Start
-		p.ns = p.ns[:nsMark]
+		p.popNS(nsMark)
 		p.pending = append(p.pending, e)
 		return k, nil
 	}
 	p.stack = append(p.stack, frame{e: e, pend: len(p.pending), ns: nsMark})
 	return k, nil
+}
+
+// duplicate reports whether an attribute named qn is among those from
+// p.attrs[first:], the ones of the element being parsed, when there are
+// manyLinear of them or more; its start tag goes on at k.
+func (p *parser) duplicate(first int, qn string, k int) bool {
+	have := p.attrs[first:]
+	if len(have) == manyLinear {
+		p.seen = reset(p.seen, len(have)+p.attrsAhead(k))
+		for x := range have {
+			p.seen[have[x].QName] = struct{}{}
+		}
+	}
+	if _, ok := p.seen[qn]; ok {
+		return true
+	}
+	p.seen[qn] = struct{}{}
+	return false
+}
+
+// reset returns m empty, for another element with up to n entries. A map
+// grown large is dropped rather than cleared: clearing costs its size, each
+// time.
+func reset[K comparable, V any](m map[K]V, n int) map[K]V {
+	if m == nil || len(m) > 4*manyLinear || n > 4*manyLinear {
+		return make(map[K]V, max(n, 2*manyLinear))
+	}
+	clear(m)
+	return m
+}
+
+// attrsAhead returns the number of '=' outside quotes from k to the end of
+// the start tag: the most attributes that can follow (and MaxAttrs allows).
+func (p *parser) attrsAhead(k int) int {
+	s := p.s
+	n, most := 0, MaxAttrs-p.nattrs
+	for ; k < len(s) && n < most; k++ {
+		switch s[k] {
+		case '>':
+			return n
+		case '=':
+			n++
+		case '\'', '"':
+			j := strings.IndexByte(s[k+1:], s[k])
+			if j < 0 {
+				return n
+			}
+			k += j + 1
+		}
+	}
+	return n
+}
+
+// growAttrs moves the attributes p.attrs[first:] of the element being parsed
+// to a new chunk, with room for all the attributes that can follow in its
+// start tag (at k), and returns their new first index.
+func (p *parser) growAttrs(first, k int) int {
+	have := p.attrs[first:]
+	c := make([]Attr, len(have), p.attrSizes.take(len(have), 1+p.attrsAhead(k)))
+	copy(c, have)
+	p.attrs = c
+	return 0
+}
+
+// pushNS brings b into scope.
+func (p *parser) pushNS(b binding) {
+	if p.nsTop == nil && len(p.ns) >= manyLinear {
+		p.nsTop = make(map[string]int, 2*len(p.ns))
+		for i := range p.ns {
+			p.ns[i].prev = p.top(p.ns[i].prefix)
+			p.nsTop[p.ns[i].prefix] = i
+		}
+	}
+	if p.nsTop != nil {
+		b.prev = p.top(b.prefix)
+		p.nsTop[b.prefix] = len(p.ns)
+	}
+	p.ns = append(p.ns, b)
+}
+
+// top returns the index of the innermost binding of prefix in p.ns, or -1.
+func (p *parser) top(prefix string) int {
+	if i, ok := p.nsTop[prefix]; ok {
+		return i
+	}
+	return -1
+}
+
+// popNS takes the bindings from p.ns[mark:] out of scope.
+func (p *parser) popNS(mark int) {
+	if p.nsTop != nil {
+		for i := len(p.ns) - 1; i >= mark; i-- {
+			if b := &p.ns[i]; b.prev < 0 {
+				delete(p.nsTop, b.prefix)
+			} else {
+				p.nsTop[b.prefix] = b.prev
+			}
+		}
+	}
+	p.ns = p.ns[:mark]
 }
 
 // declare pushes the namespace declarations among e's attributes.
@@ -492,7 +709,7 @@ func (p *parser) declare(e *Element) error {
 		case prefix != "" && a.Value == "":
 			return p.errorf(a.Span.Start, "the namespace of prefix %s cannot be empty", prefix)
 		}
-		p.ns = append(p.ns, binding{prefix, a.Value})
+		p.pushNS(binding{prefix: prefix, uri: a.Value})
 	}
 	return nil
 }
@@ -522,6 +739,12 @@ func (p *parser) resolve(qn string, element bool, off int) (xml.Name, error) {
 }
 
 func (p *parser) lookup(prefix string) (string, bool) {
+	if p.nsTop != nil {
+		if i := p.top(prefix); i >= 0 {
+			return p.ns[i].uri, true
+		}
+		return "", false
+	}
 	for i := len(p.ns) - 1; i >= 0; i-- {
 		if p.ns[i].prefix == prefix {
 			return p.ns[i].uri, true
@@ -533,6 +756,10 @@ func (p *parser) lookup(prefix string) (string, bool) {
 // resolveAttrs resolves prefixed attribute names and rejects two attributes
 // with one expanded name.
 func (p *parser) resolveAttrs(e *Element) error {
+	many := len(e.Attrs) >= manyLinear
+	if many {
+		p.names = reset(p.names, len(e.Attrs))
+	}
 	for i := range e.Attrs {
 		a := &e.Attrs[i]
 		if a.Name.Local != "" {
@@ -543,6 +770,15 @@ func (p *parser) resolveAttrs(e *Element) error {
 			return err
 		}
 		a.Name = name
+		if many {
+			// Only another prefixed attribute can have the same expanded
+			// name: name.Space is neither "" nor NamespaceXMLNS.
+			if j, ok := p.names[name]; ok {
+				return p.errorf(a.Span.Start, "attributes %s and %s have the same namespace and name", e.Attrs[j].QName, a.QName)
+			}
+			p.names[name] = i
+			continue
+		}
 		for j := range e.Attrs {
 			b := &e.Attrs[j]
 			if j != i && b.Name == name && b.Name.Space != NamespaceXMLNS {
@@ -575,15 +811,29 @@ func (p *parser) endTag(start int) (int, error) {
 	k++
 	e.End = Span{start, k}
 	p.stack = p.stack[:len(p.stack)-1]
-	p.ns = p.ns[:f.ns]
+	p.popNS(f.ns)
 	if kids := p.pending[f.pend:]; len(kids) > 0 {
-		a := len(p.kids)
-		p.kids = append(p.kids, kids...)
-		e.Children = p.kids[a:len(p.kids):len(p.kids)]
+		e.Children = p.children(kids)
 		p.pending = p.pending[:f.pend]
 	}
 	p.pending = append(p.pending, e)
 	return k, nil
+}
+
+// children returns a copy of kids for an element's Children.
+func (p *parser) children(kids []*Element) []*Element {
+	if len(kids) > cap(p.kids)-len(p.kids) {
+		if len(kids) >= p.kidSizes.next/4 {
+			// Many children: a chunk of their own, not to leave much of
+			// a chunk unused.
+			p.kidSizes.left -= len(kids)
+			return append([]*Element(nil), kids...)
+		}
+		p.kids = make([]*Element, 0, p.kidSizes.take(0, len(kids)))
+	}
+	a := len(p.kids)
+	p.kids = append(p.kids, kids...)
+	return p.kids[a:len(p.kids):len(p.kids)]
 }
 
 func (p *parser) comment(start int) (int, error) {

@@ -293,7 +293,7 @@ func (t *Transform) checkFrag(parent *Element, frag string) (string, error) {
 				if a.QName == "xmlns" {
 					prefix = ""
 				}
-				scope = append(scope, binding{prefix, a.Value})
+				scope = append(scope, binding{prefix: prefix, uri: a.Value})
 			}
 		}
 	}
