@@ -168,6 +168,12 @@ func Load(path string) (*Policy, error) {
 // Parse validates a policy file's contents; name is the file name messages use. Keys the file
 // leaves out keep their defaults; an empty file gives Default(). On error the policy is nil and the
 // error is one *Error, or several joined with errors.Join in file order.
+//
+// go-toml parses the file and its parse tree gives the positions; the checks against the schema
+// are ours, on the decoded values. go-toml's strict decoding into structs
+// (Decoder.DisallowUnknownFields) does not carry them: it stops at the first value of a wrong type,
+// reports no unknown key once a type is wrong, and matches keys to fields ignoring case, so
+// "[Host] Enabled = false" would turn the hook off without a word.
 func Parse(name string, data []byte) (*Policy, error) {
 	// A byte-order mark is no part of the document; columns on line 1 count after it.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))

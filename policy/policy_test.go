@@ -476,6 +476,13 @@ func TestParseErrors(t *testing.T) {
 		{name: "pool-name-like-an-array-element", toml: "[pools.\"#0\"]\n", want: []wantPolicyError{
 			{"policy.toml:1:1", `pool name "#0" has characters other than`, ""},
 		}},
+		{name: "keys-are-case-sensitive", toml: "[Host]\nEnabled = false\n", want: []wantPolicyError{
+			{"policy.toml:1:1", "unknown table [Host]", "did you mean 'host'?"},
+		}},
+		{name: "unknown-key-and-wrong-type-reported-together", toml: "[host]\nenable = true\n[state]\nclaim_ttl = 10\n", want: []wantPolicyError{
+			{"policy.toml:2:1", "unknown key 'enable' in [host]", "did you mean 'enabled'?"},
+			{"policy.toml:4:1", `[state] claim_ttl must be a duration string like "10m", not an integer`, `claim_ttl = "10m"`},
+		}},
 		{name: "unknown-sub-table-of-a-pool", toml: "[pools.a]\npf = [\"eth0\"]\n[pools.a.extra]\nx = 1\n", want: []wantPolicyError{
 			{"policy.toml:3:1", "unknown table [pools.a.extra]", ""},
 		}},
