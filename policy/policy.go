@@ -168,6 +168,12 @@ func Load(path string) (*Policy, error) {
 // Parse validates a policy file's contents; name is the file name messages use. Keys the file
 // leaves out keep their defaults; an empty file gives Default(). On error the policy is nil and the
 // error is one *Error, or several joined with errors.Join in file order.
+//
+// go-toml parses the file and its parse tree gives the positions; the checks against the schema
+// are ours, on the decoded values. go-toml's strict decoding into structs
+// (Decoder.DisallowUnknownFields) does not carry them: it stops at the first value of a wrong type,
+// reports no unknown key once a type is wrong, and matches keys to fields ignoring case, so
+// "[Host] Enabled = false" would turn the hook off without a word.
 func Parse(name string, data []byte) (*Policy, error) {
 	// A byte-order mark is no part of the document; columns on line 1 count after it.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
@@ -210,20 +216,35 @@ func tomlMessage(m string) string {
 	return m
 }
 
-// schemaKeys lists the keys of every table, in documentation order: "" is the top level, "pools.*"
-// any pool, "storage" each [[storage]] entry. Unknown-key hints and the tests use it.
-var schemaKeys = map[string][]string{
-	"":          {"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log"},
-	"host":      {"enabled", "accept_incoming", "on_error", "enforce", "default_pool", "sysfs_root"},
-	"standby":   {"network", "bridge"},
-	"pools.*":   {"pf", "addresses", "networks"},
-	"storage":   {"device", "lun"},
-	"rewrite":   {"networks", "bridges"},
-	"lint":      {"require_migratable", "standby_networks", "disable"},
-	"state":     {"dir", "claim_ttl"},
-	"log":       {"file"},
-	"pools":     nil, // pool names
-	"rewrite.*": nil, // names to rewrite
+// schema lists the keys of every table, in documentation order: "" is the top level, "pools.*"
+// any pool, "storage" each [[storage]] entry; "pools" and "rewrite.*" have names, not keys.
+// Unknown-key hints and the tests use it. It is static data, not a map: a map would be built at
+// every process start, the hook's included, for hints only a faulty file needs.
+var schema = [...]struct {
+	table string
+	keys  []string
+}{
+	{"", []string{"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log"}},
+	{"host", []string{"enabled", "accept_incoming", "on_error", "enforce", "default_pool", "sysfs_root"}},
+	{"standby", []string{"network", "bridge"}},
+	{"pools", nil},
+	{"pools.*", []string{"pf", "addresses", "networks"}},
+	{"storage", []string{"device", "lun"}},
+	{"rewrite", []string{"networks", "bridges"}},
+	{"rewrite.*", nil},
+	{"lint", []string{"require_migratable", "standby_networks", "disable"}},
+	{"state", []string{"dir", "claim_ttl"}},
+	{"log", []string{"file"}},
+}
+
+// schemaKeys returns the keys of table, a schema entry; nil for a table of names.
+func schemaKeys(table string) []string {
+	for _, t := range schema {
+		if t.table == table {
+			return t.keys
+		}
+	}
+	return nil
 }
 
 // A fileProblem is an error whose position is not resolved yet. path names the key it is about, its
@@ -852,10 +873,10 @@ func (c *fileChecker) pciAddress(path []string, s string) (string, bool) {
 	return "", false
 }
 
-// unknown reports a key the schema does not have. table is the schemaKeys entry of its table.
+// unknown reports a key the schema does not have. table is the schema entry of its table.
 func (c *fileChecker) unknown(path []string, v any, table string) {
 	key := path[len(path)-1]
-	known := schemaKeys[table]
+	known := schemaKeys(table)
 	var hint string
 	if near := ClosestName(key, known); near != "" {
 		hint = fmt.Sprintf("did you mean '%s'?", near)
@@ -877,16 +898,17 @@ func (c *fileChecker) unknown(path []string, v any, table string) {
 
 // tableOfKey names the table that has key, when it is not table.
 func tableOfKey(key, table string) string {
-	for _, t := range []string{"host", "standby", "pools.*", "storage", "rewrite", "lint", "state", "log"} {
-		if t != table && slices.Contains(schemaKeys[t], key) {
-			switch t {
-			case "pools.*":
-				return "[pools.NAME]"
-			case "storage":
-				return "[[storage]]"
-			}
-			return "[" + t + "]"
+	for _, t := range schema {
+		if t.table == "" || t.table == table || !slices.Contains(t.keys, key) {
+			continue
 		}
+		switch t.table {
+		case "pools.*":
+			return "[pools.NAME]"
+		case "storage":
+			return "[[storage]]"
+		}
+		return "[" + t.table + "]"
 	}
 	return ""
 }

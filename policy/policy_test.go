@@ -111,7 +111,8 @@ func TestSampleIsDefault(t *testing.T) {
 // line "key = ..." or "# key = ...", and every table header.
 func TestSampleListsEveryKey(t *testing.T) {
 	sample := string(readPolicyFile(t, policySamplePath))
-	for table, keys := range schemaKeys {
+	for _, e := range schema {
+		table, keys := e.table, e.keys
 		for _, k := range keys {
 			var re *regexp.Regexp
 			switch table {
@@ -162,7 +163,7 @@ func TestDocsMatchDefaults(t *testing.T) {
 		}
 		key, typ, def, status := m[1], m[2], strings.TrimSpace(m[3]), strings.TrimSpace(m[4])
 		full := table + "." + key
-		if !slices.Contains(schemaKeys[table], key) {
+		if !slices.Contains(schemaKeys(table), key) {
 			t.Errorf("docs/policy.md documents %s, which is not in the schema", full)
 			continue
 		}
@@ -204,7 +205,8 @@ func TestDocsMatchDefaults(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for table, keys := range schemaKeys {
+	for _, e := range schema {
+		table, keys := e.table, e.keys
 		if table == "" {
 			continue
 		}
@@ -406,7 +408,8 @@ func TestRoundTripCoversSchema(t *testing.T) {
 			set[strings.Join(k, ".")] = true
 		}
 	}
-	for table, keys := range schemaKeys {
+	for _, e := range schema {
+		table, keys := e.table, e.keys
 		if table == "" {
 			continue
 		}
@@ -472,6 +475,13 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{name: "pool-name-like-an-array-element", toml: "[pools.\"#0\"]\n", want: []wantPolicyError{
 			{"policy.toml:1:1", `pool name "#0" has characters other than`, ""},
+		}},
+		{name: "keys-are-case-sensitive", toml: "[Host]\nEnabled = false\n", want: []wantPolicyError{
+			{"policy.toml:1:1", "unknown table [Host]", "did you mean 'host'?"},
+		}},
+		{name: "unknown-key-and-wrong-type-reported-together", toml: "[host]\nenable = true\n[state]\nclaim_ttl = 10\n", want: []wantPolicyError{
+			{"policy.toml:2:1", "unknown key 'enable' in [host]", "did you mean 'enabled'?"},
+			{"policy.toml:4:1", `[state] claim_ttl must be a duration string like "10m", not an integer`, `claim_ttl = "10m"`},
 		}},
 		{name: "unknown-sub-table-of-a-pool", toml: "[pools.a]\npf = [\"eth0\"]\n[pools.a.extra]\nx = 1\n", want: []wantPolicyError{
 			{"policy.toml:3:1", "unknown table [pools.a.extra]", ""},
