@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -19,7 +20,8 @@ import (
 func CheckABI(before, after *xmlxform.Doc) error {
 	var errs []error
 	b, a := before.Root, after.Root
-	for _, f := range domainFields {
+	t := abiTables()
+	for _, f := range t.domain {
 		if x, y := f.get(before, b), f.get(after, a); x != y {
 			errs = append(errs, fmt.Errorf("domain %s %s becomes %s", f.name, quoteOrNone(x), quoteOrNone(y)))
 		}
@@ -31,7 +33,7 @@ func CheckABI(before, after *xmlxform.Doc) error {
 			errs = append(errs, fmt.Errorf("%s count %d becomes %d", kind, len(xs), len(ys)))
 			continue
 		}
-		fields := slices.Concat(deviceFields[kind], commonDeviceFields)
+		fields := slices.Concat(t.device[kind], t.common)
 		for i := range xs {
 			for _, f := range fields {
 				if x, y := f.get(before, xs[i]), f.get(after, ys[i]); x != y {
@@ -89,58 +91,71 @@ func present(name, path string) abiField {
 	}}
 }
 
-var domainFields = []abiField{
-	{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
-	field("OS type", "os/type", ""),
-	field("arch", "os/type", "arch"),
-	field("machine", "os/type", "machine"),
-	field("memory", "memory", ""),
-	field("maximum memory", "maxMemory", ""),
-	field("vcpu count", "vcpu", ""),
+// abiTables are the fields CheckABI compares, built on first use: only a rewrite needs them, and
+// every hook call would otherwise build them at its start.
+var abiTables = sync.OnceValue(func() (t struct {
+	domain, common []abiField
+	device         map[string][]abiField
+}) { t.domain, t.common, t.device = domainFields(), commonDeviceFields(), deviceFields(); return t })
+
+func domainFields() []abiField {
+	return []abiField{
+		{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
+		field("OS type", "os/type", ""),
+		field("arch", "os/type", "arch"),
+		field("machine", "os/type", "machine"),
+		field("memory", "memory", ""),
+		field("maximum memory", "maxMemory", ""),
+		field("vcpu count", "vcpu", ""),
+	}
 }
 
-var commonDeviceFields = []abiField{
-	allAttrs("guest address", "address"),
-	field("ACPI index", "acpi", "index"),
+func commonDeviceFields() []abiField {
+	return []abiField{
+		allAttrs("guest address", "address"),
+		field("ACPI index", "acpi", "index"),
+	}
 }
 
-var deviceFields = map[string][]abiField{
-	"interface": {
-		field("MAC", "mac", "address"),
-		field("model", "model", "type"),
-		field("MTU", "mtu", "size"),
-		field("driver iommu", "driver", "iommu"),
-		field("driver ats", "driver", "ats"),
-		field("driver packed", "driver", "packed"),
-		field("driver page_per_vq", "driver", "page_per_vq"),
-		field("teaming type", "teaming", "type"),
-		field("teaming persistent", "teaming", "persistent"),
-	},
-	"hostdev": {
-		{name: "mode", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("mode"); return v }},
-		{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
-		field("teaming type", "teaming", "type"),
-		field("teaming persistent", "teaming", "persistent"),
-	},
-	"disk": {
-		{name: "device", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("device"); return v }},
-		field("bus", "target", "bus"),
-		field("target", "target", "dev"),
-		field("serial", "serial", ""),
-		field("wwn", "wwn", ""),
-		present("read-only", "readonly"),
-		{name: "model", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("model"); return v }},
-		field("queues", "driver", "queues"),
-		field("logical block size", "blockio", "logical_block_size"),
-		field("physical block size", "blockio", "physical_block_size"),
-	},
-	"controller": {
-		{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
-		{name: "index", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("index"); return v }},
-		{name: "model", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("model"); return v }},
-		{name: "ports", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("ports"); return v }},
-		{name: "vectors", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("vectors"); return v }},
-	},
+func deviceFields() map[string][]abiField {
+	return map[string][]abiField{
+		"interface": {
+			field("MAC", "mac", "address"),
+			field("model", "model", "type"),
+			field("MTU", "mtu", "size"),
+			field("driver iommu", "driver", "iommu"),
+			field("driver ats", "driver", "ats"),
+			field("driver packed", "driver", "packed"),
+			field("driver page_per_vq", "driver", "page_per_vq"),
+			field("teaming type", "teaming", "type"),
+			field("teaming persistent", "teaming", "persistent"),
+		},
+		"hostdev": {
+			{name: "mode", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("mode"); return v }},
+			{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
+			field("teaming type", "teaming", "type"),
+			field("teaming persistent", "teaming", "persistent"),
+		},
+		"disk": {
+			{name: "device", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("device"); return v }},
+			field("bus", "target", "bus"),
+			field("target", "target", "dev"),
+			field("serial", "serial", ""),
+			field("wwn", "wwn", ""),
+			present("read-only", "readonly"),
+			{name: "model", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("model"); return v }},
+			field("queues", "driver", "queues"),
+			field("logical block size", "blockio", "logical_block_size"),
+			field("physical block size", "blockio", "physical_block_size"),
+		},
+		"controller": {
+			{name: "type", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("type"); return v }},
+			{name: "index", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("index"); return v }},
+			{name: "model", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("model"); return v }},
+			{name: "ports", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("ports"); return v }},
+			{name: "vectors", get: func(d *xmlxform.Doc, e *xmlxform.Element) string { v, _ := e.Attr("vectors"); return v }},
+		},
+	}
 }
 
 // devicesByKind groups /domain/devices children by element name, in document order (libvirt
