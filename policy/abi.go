@@ -93,10 +93,14 @@ func present(name, path string) abiField {
 
 // abiTables are the fields CheckABI compares, built on first use: only a rewrite needs them, and
 // every hook call would otherwise build them at its start.
-var abiTables = sync.OnceValue(func() (t struct {
+type abiFieldTables struct {
 	domain, common []abiField
 	device         map[string][]abiField
-}) { t.domain, t.common, t.device = domainFields(), commonDeviceFields(), deviceFields(); return t })
+}
+
+var abiTables = sync.OnceValue(func() abiFieldTables {
+	return abiFieldTables{domain: domainFields(), common: commonDeviceFields(), device: deviceFields()}
+})
 
 func domainFields() []abiField {
 	return []abiField{
