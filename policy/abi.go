@@ -91,13 +91,15 @@ func present(name, path string) abiField {
 	}}
 }
 
-// abiTables are the fields CheckABI compares, built on first use: only a rewrite needs them, and
-// every hook call would otherwise build them at its start.
+// abiFieldTables are the fields CheckABI compares: of the domain, of each kind of device, and of
+// every device.
 type abiFieldTables struct {
 	domain, common []abiField
 	device         map[string][]abiField
 }
 
+// abiTables builds the tables on first use: only a rewrite needs them, and every hook call would
+// otherwise build them at its start.
 var abiTables = sync.OnceValue(func() abiFieldTables {
 	return abiFieldTables{domain: domainFields(), common: commonDeviceFields(), device: deviceFields()}
 })
