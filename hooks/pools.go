@@ -15,6 +15,7 @@ import (
 func (r *run) ledger() *ledger.Ledger {
 	l := ledger.Open(r.pol.State.Dir)
 	l.Now = r.opts.Now
+	l.LockTimeout = r.pol.State.LockTimeout
 	return l
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -580,5 +581,44 @@ func TestUnrecordedPairUsesTheDefaultPool(t *testing.T) {
 	}
 	if r := pe.hook("QEMUGuest1", "release", "end", []byte(r.stdout), false); r.code != 0 || len(pe.claims()) != 0 {
 		t.Fatalf("release: %d %q, claims %+v", r.code, r.stderr, pe.claims())
+	}
+}
+
+// A ledger lock held by a stuck process bounds the hook's wait by [state] lock_timeout: an incoming
+// migration is refused (on_error), a reconnect logs it and exits 0, so libvirtd is never held.
+func TestHeldLedgerLockHasADeadline(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	// newPoolEnv writes the [state] table: the key goes into it.
+	body, err := os.ReadFile(pe.policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = bytes.Replace(body, []byte("[state]\n"), []byte("[state]\nlock_timeout = \"300ms\"\n"), 1)
+	if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(pe.state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(pe.state, "claims.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
+	if waited := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "held by another process for more than 300ms") || waited > 5*time.Second {
+		t.Fatalf("migrate begin: code %d after %v, stderr %q", r.code, waited, r.stderr)
+	}
+	pe.running("web-01", uuidWeb, "")
+	if r := pe.hook("web-01", "reconnect", "begin", vfDomain("web-01", uuidWeb, "0000:03:02.0", "interface"), false); r.code != 0 ||
+		!strings.Contains(r.stderr, "ignored: the reconnect operation never fails") {
+		t.Fatalf("reconnect: code %d stderr %q", r.code, r.stderr)
+	}
+	if r := pe.hook("web-01", "release", "end", vfDomain("web-01", uuidWeb, "0000:03:02.0", "interface"), false); r.code != 0 {
+		t.Fatalf("release: code %d stderr %q", r.code, r.stderr)
 	}
 }

@@ -94,6 +94,9 @@ type Lint struct {
 type State struct {
 	Dir      string
 	ClaimTTL time.Duration
+	// LockTimeout bounds the wait for the claims ledger's lock: libvirtd waits for the hook, so a
+	// lock held by a stuck process must not hold the daemon.
+	LockTimeout time.Duration
 }
 
 // Log is the [log] table.
@@ -115,7 +118,7 @@ func Default() *Policy {
 		Standby: Standby{Network: "default"},
 		Pools:   map[string]Pool{},
 		Rewrite: Rewrite{Networks: map[string]string{}, Bridges: map[string]string{}},
-		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute},
+		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute, LockTimeout: 5 * time.Second},
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
 	}
 }
@@ -233,7 +236,7 @@ var schema = [...]struct {
 	{"rewrite", []string{"networks", "bridges"}},
 	{"rewrite.*", nil},
 	{"lint", []string{"require_migratable", "standby_networks", "disable"}},
-	{"state", []string{"dir", "claim_ttl"}},
+	{"state", []string{"dir", "claim_ttl", "lock_timeout"}},
 	{"log", []string{"file"}},
 }
 
@@ -645,24 +648,32 @@ func (c *fileChecker) state(s *State, path []string, t map[string]any) {
 		case "dir":
 			c.absPath(&s.Dir, kp, v)
 		case "claim_ttl":
-			str, ok := v.(string)
-			if !ok {
-				c.add(kp, `write a quoted Go duration: claim_ttl = "10m" ("90s", "1h30m" work too)`,
-					"%s must be a duration string like \"10m\", not %s", keyLabel(kp), tomlTypeName(v))
-				continue
-			}
-			d, err := time.ParseDuration(str)
-			switch {
-			case err != nil:
-				c.add(kp, `write a Go duration: "90s", "10m", "1h30m"`, "%s: %q is not a duration", keyLabel(kp), str)
-			case d <= 0:
-				c.add(kp, `a claim must live a while: "10m" is the default`, "%s must be positive, not %q", keyLabel(kp), str)
-			default:
-				s.ClaimTTL = d
-			}
+			c.duration(&s.ClaimTTL, kp, v, "10m", `a claim must live a while: "10m" is the default`)
+		case "lock_timeout":
+			c.duration(&s.LockTimeout, kp, v, "5s", `the hook must be able to wait for the lock: "5s" is the default`)
 		default:
 			c.unknown(kp, v, "state")
 		}
+	}
+}
+
+// duration decodes a positive Go duration written as a quoted string, like "10m".
+func (c *fileChecker) duration(dst *time.Duration, kp []string, v any, example, positiveHint string) {
+	k := tomlKey(kp[len(kp)-1])
+	str, ok := v.(string)
+	if !ok {
+		c.add(kp, fmt.Sprintf(`write a quoted Go duration: %s = %q ("90s", "1h30m" work too)`, k, example),
+			"%s must be a duration string like %q, not %s", keyLabel(kp), example, tomlTypeName(v))
+		return
+	}
+	d, err := time.ParseDuration(str)
+	switch {
+	case err != nil:
+		c.add(kp, `write a Go duration: "90s", "10m", "1h30m"`, "%s: %q is not a duration", keyLabel(kp), str)
+	case d <= 0:
+		c.add(kp, positiveHint, "%s must be positive, not %q", keyLabel(kp), str)
+	default:
+		*dst = d
 	}
 }
 

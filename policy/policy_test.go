@@ -65,7 +65,7 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Storage: nil,
 		Rewrite: Rewrite{Networks: map[string]string{}, Bridges: map[string]string{}},
 		Lint:    Lint{},
-		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute},
+		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute, LockTimeout: 5 * time.Second},
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
 	}
 	if diff := cmp.Diff(want, Default()); diff != "" {
@@ -188,7 +188,7 @@ func TestDocsMatchDefaults(t *testing.T) {
 			continue
 		}
 		got := v.V
-		if s, ok := got.(string); ok && full == "state.claim_ttl" {
+		if s, ok := got.(string); ok && (full == "state.claim_ttl" || full == "state.lock_timeout") {
 			d, err := time.ParseDuration(s)
 			if err != nil {
 				t.Errorf("docs/policy.md: %s default %s: %v", full, def, err)
@@ -258,6 +258,7 @@ var defaultsByKey = func() map[string]any {
 		"lint.disable":            strs(d.Lint.Disable),
 		"state.dir":               d.State.Dir,
 		"state.claim_ttl":         d.State.ClaimTTL,
+		"state.lock_timeout":      d.State.LockTimeout,
 		"log.file":                d.Log.File,
 	}
 }()
@@ -309,7 +310,7 @@ func TestParseFull(t *testing.T) {
 			StandbyNetworks:   []string{"default", "br-standby"},
 			Disable:           []string{"VF003", "VF010"},
 		},
-		State:  State{Dir: "/srv/virt-failover", ClaimTTL: 90 * time.Minute},
+		State:  State{Dir: "/srv/virt-failover", ClaimTTL: 90 * time.Minute, LockTimeout: 5 * time.Second},
 		Log:    Log{File: "/var/log/virt-failover/hook.log"},
 		Source: "full.toml",
 	}
@@ -360,6 +361,7 @@ var roundTripCases = []struct {
 	{"lint-disable", "[lint]\ndisable = [\"VF003\", \"VF999\"]\n", func(p *Policy) { p.Lint.Disable = []string{"VF003", "VF999"} }},
 	{"state-dir", "[state]\ndir = \"/run/vf\"\n", func(p *Policy) { p.State.Dir = "/run/vf" }},
 	{"state-claim-ttl", "[state]\nclaim_ttl = \"90s\"\n", func(p *Policy) { p.State.ClaimTTL = 90 * time.Second }},
+	{"state-lock-timeout", "[state]\nlock_timeout = \"2s\"\n", func(p *Policy) { p.State.LockTimeout = 2 * time.Second }},
 	{"log-file", "[log]\nfile = \"/tmp/vf.log\"\n", func(p *Policy) { p.Log.File = "/tmp/vf.log" }},
 	{"dotted-keys", "host.enabled = false\nlog.file = \"/tmp/vf.log\"\n", func(p *Policy) {
 		p.Host.Enabled = false
@@ -575,6 +577,9 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{name: "rewrite-bridge-to-itself", toml: "[rewrite.bridges]\nbr0 = \"br0\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[rewrite.bridges] maps "br0" to itself`, ""},
+		}},
+		{name: "lock-timeout-zero", toml: "[state]\nlock_timeout = \"0s\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[state] lock_timeout must be positive, not "0s"`, `"5s" is the default`},
 		}},
 		{name: "claim-ttl-zero", toml: "[state]\nclaim_ttl = \"0s\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[state] claim_ttl must be positive, not "0s"`, ""},

@@ -89,6 +89,9 @@ type Ledger struct {
 	Dir    string
 	BootID string           // this boot; "" makes no claim stale
 	Now    func() time.Time // default time.Now
+	// LockTimeout bounds Update's wait for the lock (ErrLockTimeout past it); 0 waits as long as
+	// it takes.
+	LockTimeout time.Duration
 }
 
 // Open returns the ledger of dir for this boot. The directory is created on the first write.
@@ -151,6 +154,9 @@ func (tx *Tx) Holder(pool, resource string) (Claim, bool) {
 	}
 	return Claim{}, false
 }
+
+// ErrLockTimeout is returned by Update when the ledger's lock stays held past LockTimeout.
+var ErrLockTimeout = errors.New("claims: the ledger's lock was not free in time")
 
 // ErrHeld is returned by Take when another device holds the resource.
 var ErrHeld = errors.New("resource held by another claim")
@@ -244,11 +250,27 @@ func (l *Ledger) lock(how int) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("claims: lock: %w", err)
 	}
-	for {
+	// With a deadline, poll a non-blocking flock: a lock held by a stuck process must not hold
+	// the caller (libvirtd waits for the hook) longer than LockTimeout.
+	var deadline time.Time
+	if l.LockTimeout > 0 {
+		how |= syscall.LOCK_NB
+		deadline = time.Now().Add(l.LockTimeout)
+	}
+	for wait := time.Millisecond; ; {
 		err = syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			break
 		}
+		if !time.Now().Before(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: %s is held by another process for more than %s", ErrLockTimeout, f.Name(), l.LockTimeout)
+		}
+		time.Sleep(min(wait, time.Until(deadline)))
+		wait = min(2*wait, 50*time.Millisecond)
 	}
 	if err != nil {
 		f.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -196,5 +197,41 @@ func BenchmarkTakeOneOf64(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A lock held by another process (here another open file description) makes Update give up after
+// LockTimeout with ErrLockTimeout, and change nothing; once it is free, Update goes through.
+func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
+	l := Open(t.TempDir())
+	if err := l.Update(func(tx *Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	l.LockTimeout = 200 * time.Millisecond
+	start := time.Now()
+	err = l.Update(func(tx *Tx) error {
+		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
+		return err
+	})
+	waited := time.Since(start)
+	if !errors.Is(err, ErrLockTimeout) || !strings.Contains(err.Error(), "held by another process for more than 200ms") {
+		t.Fatalf("err %v", err)
+	}
+	if waited < 200*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("gave up after %v", waited)
+	}
+	f.Close()
+	if err := l.Update(func(tx *Tx) error {
+		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
+		return err
+	}); err != nil {
+		t.Fatalf("after the lock is free: %v", err)
 	}
 }
