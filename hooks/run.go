@@ -215,7 +215,7 @@ func (r *run) safeDecide(f func(*run) outcome) (out outcome) {
 }
 
 func errorOutcome(what string, err error) outcome {
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), what+": ") // say "claims:" once
 	if first, rest, ok := strings.Cut(msg, "\n"); ok {
 		// errors.Join separates several errors by newlines: the first line must stand alone,
 		// the others follow as detail.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -42,6 +43,52 @@ func claimsCommand() *cli.Command {
 						return &cliError{err: err, code: exitFailed}
 					}
 					printClaims(cmd, "released", gone, "no claims of "+dom)
+					return nil
+				},
+			},
+			{
+				Name:  "rebuild",
+				Usage: "move a corrupt claims ledger aside and rebuild the claims from the running guests",
+				Description: "The hook refuses to read, or overwrite, a ledger that is not one (every pool guest's migration\n" +
+					"and start is then refused). rebuild moves it aside as claims.json.corrupt-TIME and records what\n" +
+					"the running guests use, as the hook's reconnect would. A ledger that reads fine is kept unless --force.",
+				Flags: []cli.Flag{policyFlag(), rootFlag(), &cli.BoolFlag{Name: "force", Usage: "rebuild a ledger that reads fine too"}},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if cmd.Args().Present() {
+						return usageError("claims rebuild: takes no arguments")
+					}
+					h, err := loadHost(cmd)
+					if err != nil {
+						return err
+					}
+					out := cmd.Root().Writer
+					l := ledger.Open(h.pol.State.Dir)
+					readErr := l.View(func(*ledger.Tx) error { return nil })
+					if readErr == nil && !cmd.Bool("force") {
+						return &cliError{err: fmt.Errorf("claims rebuild: %s reads fine; nothing to rebuild", l.Path()), code: exitFailed,
+							hints: []string{"--force rebuilds it from the running guests all the same (pending claims of incoming migrations are lost)"}}
+					}
+					now := time.Now()
+					if _, err := os.Stat(l.Path()); err == nil {
+						aside := l.Path() + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+						if err := os.Rename(l.Path(), aside); err != nil {
+							return &cliError{err: fmt.Errorf("claims rebuild: %w", err), code: exitFailed}
+						}
+						fmt.Fprintf(out, "moved %s aside to %s\n", l.Path(), aside)
+					}
+					taken, problems, err := claims.Seed(h.pol, h.statusDir, now, true)
+					for _, c := range taken {
+						fmt.Fprintf(out, "claimed %s: a running guest\n", c)
+					}
+					for _, p := range problems {
+						fmt.Fprintf(out, "warning: %s\n", p)
+					}
+					if err != nil {
+						return &cliError{err: fmt.Errorf("claims rebuild: %w", err), code: exitFailed}
+					}
+					if len(taken) == 0 {
+						fmt.Fprintf(out, "no running guest uses a pool resource (%s)\n", h.statusDir)
+					}
 					return nil
 				},
 			},

@@ -155,6 +155,13 @@ func (tx *Tx) Holder(pool, resource string) (Claim, bool) {
 	return Claim{}, false
 }
 
+// ErrCorrupt is returned when the ledger file does not read as a claims ledger.
+var ErrCorrupt = errors.New("claims: the ledger is corrupt")
+
+func corrupt(path, why string) error {
+	return fmt.Errorf("%w: %s: %s; nothing was written to it (\"virt-failover claims rebuild\" moves it aside and rebuilds the claims from the running guests)", ErrCorrupt, path, why)
+}
+
 // ErrLockTimeout is returned by Update when the ledger's lock stays held past LockTimeout.
 var ErrLockTimeout = errors.New("claims: the ledger's lock was not free in time")
 
@@ -218,6 +225,7 @@ func (l *Ledger) Update(fn func(*Tx) error) error {
 		return err
 	}
 	defer unlock()
+	l.removeStaleTemps()
 	claims, err := l.read()
 	if err != nil {
 		return err
@@ -291,9 +299,22 @@ func (l *Ledger) read() ([]Claim, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, nil
 	}
-	var f file
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("claims: %s: %w", l.Path(), err)
+	// Strictly: a ledger that does not read as one (null, a misspelled key, no version) is corrupt,
+	// and is refused rather than taken for empty and overwritten, which would lose its claims.
+	var f *file
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, corrupt(l.Path(), err.Error())
+	}
+	if dec.More() {
+		return nil, corrupt(l.Path(), "more than one JSON value")
+	}
+	if f == nil {
+		return nil, corrupt(l.Path(), "it is null")
+	}
+	if f.Version == 0 {
+		return nil, corrupt(l.Path(), "it has no version")
 	}
 	if f.Version > formatVersion {
 		return nil, fmt.Errorf("claims: %s is format %d; this virt-failover reads format %d", l.Path(), f.Version, formatVersion)
@@ -318,22 +339,38 @@ func (l *Ledger) write(claims []Claim) error {
 		b = append(append(b, "\n  "...), cb...)
 	}
 	b = append(b, "\n]}\n"...)
-	tmp := filepath.Join(l.Dir, tempName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	// A fresh name, created exclusively: a link planted in the state directory is never
+	// followed. Temp files a killed writer left are removed under the lock (removeStaleTemps).
+	f, err := os.CreateTemp(l.Dir, tempName+"-*")
 	if err != nil {
 		return fmt.Errorf("claims: %w", err)
 	}
-	_, werr := f.Write(b)
+	tmp := f.Name()
+	werr := f.Chmod(0o640)
+	if werr == nil {
+		_, werr = f.Write(b)
+	}
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp) // a full disk must not keep the half-written file
 		return fmt.Errorf("claims: writing %s: %w", tmp, err)
 	}
 	// The directory is not fsynced: only a crash of the machine can lose the rename, and then
 	// the machine reboots and every claim of this boot is stale anyway. The file's fsync stays,
 	// so that such a crash leaves the old ledger or the new one, never an empty file.
 	if err := os.Rename(tmp, l.Path()); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("claims: %w", err)
 	}
 	return nil
+}
+
+// removeStaleTemps removes the temp files of writers killed between creating and renaming them;
+// it runs under the exclusive lock, when no writer can be between the two.
+func (l *Ledger) removeStaleTemps() {
+	left, _ := filepath.Glob(filepath.Join(l.Dir, tempName+"-*"))
+	for _, p := range left {
+		os.Remove(p)
+	}
 }

@@ -235,3 +235,35 @@ func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
 		t.Fatalf("after the lock is free: %v", err)
 	}
 }
+
+// A file that does not read as a ledger is refused, never taken for empty and overwritten.
+func TestCorruptLedgerIsRefusedAndKept(t *testing.T) {
+	for name, body := range map[string]string{
+		"null":             "null",
+		"misspelled-key":   `{"version": 1, "claim": [{"pool": "p", "resource": "r", "uuid": "u", "domain": "d", "alias": "a", "state": "confirmed", "time": "2026-12-01T00:00:00Z", "boot_id": "b"}]}`,
+		"no-version":       `{"claims": []}`,
+		"truncated":        `{"version": 1, "claims": [`,
+		"two-values":       `{"version": 1, "claims": []} {}`,
+		"unknown-in-claim": `{"version": 1, "claims": [{"pool": "p", "resourse": "r"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := Open(t.TempDir())
+			if err := os.WriteFile(l.Path(), []byte(body), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			err := l.Update(func(tx *Tx) error {
+				_, err := tx.Take("p", "r2", Owner{UUID: "u2", Domain: "d2", Alias: "a"}, Confirmed, 0)
+				return err
+			})
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "claims rebuild") || strings.Count(err.Error(), "claims:") != 1 {
+				t.Fatalf("err %v", err)
+			}
+			if b, _ := os.ReadFile(l.Path()); string(b) != body {
+				t.Errorf("the corrupt ledger was rewritten: %s", b)
+			}
+			if err := l.View(func(*Tx) error { return nil }); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("View: %v", err)
+			}
+		})
+	}
+}
