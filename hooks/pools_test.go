@@ -622,3 +622,28 @@ func TestHeldLedgerLockHasADeadline(t *testing.T) {
 		t.Fatalf("release: code %d stderr %q", r.code, r.stderr)
 	}
 }
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// When the rewritten definition cannot reach libvirt, the migration fails: the pending claim taken
+// for it is released at once, and the log says refuse, not rewrite.
+func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	var errb bytes.Buffer
+	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
+		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface")),
+		Stdout: failingWriter{}, Stderr: &errb, ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
+		Now: func() time.Time { return pe.now },
+	})
+	if code != 1 || !strings.Contains(errb.String(), "refused: writing the rewritten definition: no space left on device") {
+		t.Fatalf("code %d stderr %q", code, errb.String())
+	}
+	if c := pe.claims(); len(c) != 0 {
+		t.Errorf("claims left: %+v", c)
+	}
+	if rec := pe.last(); rec.Decision != Refuse || len(rec.Releases) != 1 {
+		t.Errorf("log record %+v", rec)
+	}
+}

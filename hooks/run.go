@@ -143,7 +143,7 @@ func Run(inv Invocation, opts Options) int {
 		out = outcome{decision: Pass}
 	}
 
-	code := r.finish(spec, out)
+	code := r.finish(spec, &out)
 	if opts.DryRun {
 		// Say what the hook would have decided: a pass prints nothing at all otherwise.
 		for _, c := range out.claims {
@@ -242,7 +242,7 @@ func policyErrorOutcome(err error) outcome {
 }
 
 // finish writes the outcome to stdout/stderr and returns the exit code.
-func (r *run) finish(spec opSpec, out outcome) int {
+func (r *run) finish(spec opSpec, out *outcome) int {
 	fail := false
 	switch out.decision {
 	case Refuse:
@@ -260,8 +260,19 @@ func (r *run) finish(spec opSpec, out outcome) int {
 		// One write of the complete document: libvirt parses whatever it reads as the new
 		// definition, so a partial document must never be written.
 		if _, err := r.opts.Stdout.Write(out.output); err != nil {
-			fmt.Fprintf(r.opts.Stderr, "virt-failover: %s: refused: writing the rewritten definition: %v\n", r.inv, err)
-			return 1
+			// libvirt gets no definition, so the migration fails: the claims taken for it go now,
+			// not when they expire, and the log says refuse.
+			rel := outcome{decision: Pass}
+			if len(out.claims) > 0 {
+				if doc, derr := r.document(); derr == nil {
+					uuid, _ := claims.Identity(policy.NewDomain(doc), r.inv.Object)
+					rel = r.releaseClaims(uuid)
+				}
+			}
+			*out = outcome{decision: Refuse, reason: fmt.Sprintf("writing the rewritten definition: %v", err), changes: out.changes,
+				releases: rel.releases}
+			fail = true
+			break
 		}
 	}
 	if out.decision == Refuse || out.decision == Error {
