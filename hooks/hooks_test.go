@@ -516,3 +516,52 @@ func TestTreeHookLogsInTheTree(t *testing.T) {
 		t.Errorf("stderr %q does not name the tree's policy", errb.String())
 	}
 }
+
+// Files the hook trusts: the log is never followed through a link, and a FIFO in the place of the
+// log or the policy does not hold the hook (and libvirtd with it).
+func TestHostileFilesDoNotHoldOrMisleadTheHook(t *testing.T) {
+	e := newEnv(t, "")
+	decoy := filepath.Join(t.TempDir(), "decoy")
+	if err := os.WriteFile(decoy, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.log), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(decoy, e.log); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("started", "begin", domain(t)); r.code != 0 {
+		t.Fatalf("started with a linked log: %+v", r)
+	}
+	if b, _ := os.ReadFile(decoy); string(b) != "precious\n" {
+		t.Errorf("the hook wrote through the link: %q", b)
+	}
+	os.Remove(e.log)
+	if err := syscall.Mkfifo(e.log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() { done <- e.run("started", "begin", domain(t)) }()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Errorf("started with a FIFO log: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO as the log holds the hook")
+	}
+	os.Remove(e.policy)
+	if err := syscall.Mkfifo(e.policy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- e.run("migrate", "begin", domain(t)) }()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.stderr, "not a regular file") {
+			t.Errorf("migrate with a FIFO policy: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO as the policy holds the hook")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -77,14 +78,22 @@ func AppendRecord(file string, rec Record) error {
 		return fmt.Errorf("decision log: %w", err)
 	}
 	line := buf.Bytes() // Encode ends the line with '\n'
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// Never through a link (the hook runs as root: a link would let anyone who can write the
+	// directory have root append to any file), never blocking (a FIFO would hold the hook and
+	// libvirtd with it), and only a regular file.
+	const flags = os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	f, err := os.OpenFile(file, flags, 0o640)
 	if os.IsNotExist(err) {
 		if mkErr := os.MkdirAll(filepath.Dir(file), 0o750); mkErr == nil {
-			f, err = os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+			f, err = os.OpenFile(file, flags, 0o640)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("decision log: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("decision log %s: not a regular file; the hook writes only to one", file)
 	}
 	_, werr := f.Write(line)
 	cerr := f.Close()

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -156,13 +158,31 @@ func (e *Error) Error() string {
 // Default() with Source = path and Missing = true. Any other read error is returned as it is; a
 // file that does not validate gives [Parse]'s errors.
 func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	// Opened without blocking: a FIFO in the policy's place would otherwise hold the hook, and
+	// libvirtd with it. Only a regular file is read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			p := Default()
 			p.Source, p.Missing = path, true
 			return p, nil
 		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		// /dev/null stands for an empty policy (the built-in defaults), as in "pair --policy /dev/null".
+		if null, err := os.Stat(os.DevNull); err != nil || !os.SameFile(st, null) {
+			return nil, &Error{File: path, Msg: "not a regular file", Hint: "the policy is a TOML file; see install/policy.toml"}
+		}
+		return Parse(path, nil)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -941,5 +942,21 @@ func BenchmarkParse(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// /dev/null is the empty policy; a FIFO or a directory is refused, without blocking on the FIFO.
+func TestLoadReadsOnlyRegularFiles(t *testing.T) {
+	if p, err := Load(os.DevNull); err != nil || p.Host.OnError != Default().Host.OnError {
+		t.Fatalf("Load(/dev/null) = %v, %v", p, err)
+	}
+	fifo := filepath.Join(t.TempDir(), "policy.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, t.TempDir()} {
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Load(%s): %v", path, err)
+		}
 	}
 }

@@ -254,9 +254,14 @@ func (l *Ledger) View(fn func(*Tx) error) error {
 
 // lock takes the ledger's flock; the returned function releases it.
 func (l *Ledger) lock(how int) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o640)
+	// Never through a link planted in the state directory, and only a regular file.
+	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("claims: lock: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("claims: lock %s: not a regular file", f.Name())
 	}
 	// With a deadline, poll a non-blocking flock: a lock held by a stuck process must not hold
 	// the caller (libvirtd waits for the hook) longer than LockTimeout.
