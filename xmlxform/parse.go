@@ -37,11 +37,13 @@ func parse(src []byte, scope []binding) (*Doc, error) {
 	}
 	d.str = string(src)
 	p := &parser{
-		src:   src,
-		s:     d.str,
-		doc:   d,
-		ns:    make([]binding, 0, len(scope)+8),
-		stack: make([]frame, 0, 32),
+		src:    src,
+		s:      d.str,
+		doc:    d,
+		ns:     make([]binding, 0, len(scope)+8),
+		stack:  make([]frame, 0, 32),
+		seenAt: -1,
+		tagAt:  -1,
 	}
 	// Every element starts at a '<' that does not start "</", and every
 	// attribute has its own '=': the counts bound what the chunks need.
@@ -206,8 +208,11 @@ type parser struct {
 	ns    []binding      // bindings in scope, outermost first
 	nsTop map[string]int // the innermost binding of each prefix, once len(ns) passed manyLinear
 	// Attributes of the element being parsed, once it has many.
-	seen  map[string]struct{} // qualified names
-	names map[xml.Name]int    // expanded names of prefixed attributes
+	seen   map[string]struct{} // qualified names, of the unprefixed attributes and declarations
+	seenAt int                 // the start of the element seen is of, -1 at first
+	names  map[xml.Name]int    // expanded names of prefixed attributes
+	// The most attributes the element at tagAt can have.
+	tagAt, tagMost int
 }
 
 // limitf returns the error for a document past a limit.
@@ -527,7 +532,9 @@ func (p *parser) startTag(start int) (int, error) {
 					return 0, p.errorf(aStart, "duplicate attribute %s", qn)
 				}
 			}
-		} else if p.duplicate(first, qn, k) {
+		} else if (colon < 0 || qn[:colon-aStart] == "xmlns") && p.duplicate(start, first, qn, k) {
+			// resolveAttrs finds the other duplicates among many: those of
+			// prefixed attributes, by their expanded names.
 			return 0, p.errorf(aStart, "duplicate attribute %s", qn)
 		}
 		if p.nattrs >= MaxAttrs {
@@ -540,7 +547,7 @@ func (p *parser) startTag(start int) (int, error) {
 			p.doc.dq++
 		}
 		if len(p.attrs) == cap(p.attrs) {
-			first = p.growAttrs(first, k)
+			first = p.growAttrs(start, first, k)
 		}
 		a := Attr{QName: qn, Value: val, Span: Span{aStart, k}, ValueSpan: Span{vs, ve}, Quote: q}
 		switch {
@@ -584,12 +591,12 @@ func (p *parser) startTag(start int) (int, error) {
 }
 
 // duplicate reports whether an attribute named qn is among those from
-// p.attrs[first:], the ones of the element being parsed, when there are
-// manyLinear of them or more; its start tag goes on at k.
-func (p *parser) duplicate(first int, qn string, k int) bool {
-	have := p.attrs[first:]
-	if len(have) == manyLinear {
-		p.seen = reset(p.seen, len(have)+p.attrsAhead(k))
+// p.attrs[first:], the ones of the element at start being parsed, when there
+// are manyLinear of them or more; its start tag goes on at k.
+func (p *parser) duplicate(start, first int, qn string, k int) bool {
+	if have := p.attrs[first:]; p.seenAt != start {
+		p.seenAt = start
+		p.seen = reset(p.seen, p.tagAttrs(start, len(have), k))
 		for x := range have {
 			p.seen[have[x].QName] = struct{}{}
 		}
@@ -610,6 +617,15 @@ func reset[K comparable, V any](m map[K]V, n int) map[K]V {
 	}
 	clear(m)
 	return m
+}
+
+// tagAttrs returns the most attributes the element at start can have, when
+// n come before the one that ends at k. It counts once per element.
+func (p *parser) tagAttrs(start, n, k int) int {
+	if p.tagAt != start {
+		p.tagAt, p.tagMost = start, n+1+p.attrsAhead(k)
+	}
+	return p.tagMost
 }
 
 // attrsAhead returns the number of '=' outside quotes from k to the end of
@@ -634,12 +650,12 @@ func (p *parser) attrsAhead(k int) int {
 	return n
 }
 
-// growAttrs moves the attributes p.attrs[first:] of the element being parsed
-// to a new chunk, with room for all the attributes that can follow in its
-// start tag (at k), and returns their new first index.
-func (p *parser) growAttrs(first, k int) int {
+// growAttrs moves the attributes p.attrs[first:] of the element at start
+// being parsed to a new chunk, with room for all the attributes that can
+// follow in its start tag (at k), and returns their new first index.
+func (p *parser) growAttrs(start, first, k int) int {
 	have := p.attrs[first:]
-	c := make([]Attr, len(have), p.attrSizes.take(len(have), 1+p.attrsAhead(k)))
+	c := make([]Attr, len(have), p.attrSizes.take(len(have), max(1, p.tagAttrs(start, len(have), k)-len(have))))
 	copy(c, have)
 	p.attrs = c
 	return 0
@@ -774,6 +790,9 @@ func (p *parser) resolveAttrs(e *Element) error {
 			// Only another prefixed attribute can have the same expanded
 			// name: name.Space is neither "" nor NamespaceXMLNS.
 			if j, ok := p.names[name]; ok {
+				if e.Attrs[j].QName == a.QName {
+					return p.errorf(a.Span.Start, "duplicate attribute %s", a.QName)
+				}
 				return p.errorf(a.Span.Start, "attributes %s and %s have the same namespace and name", e.Attrs[j].QName, a.QName)
 			}
 			p.names[name] = i
