@@ -3,6 +3,7 @@ package harness
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -156,5 +157,36 @@ func TestAsQEMU(t *testing.T) {
 		if string(got) != tc.want || changed != (tc.in != tc.want) {
 			t.Errorf("AsQEMU(%q) = %q, %v; want %q", tc.in, got, changed, tc.want)
 		}
+	}
+}
+
+// TestWithoutKVM runs a command through WithoutKVM: it sees no /dev/kvm, every other mount
+// below /dev as before, and working devices; the machine's /dev is untouched. Where /dev/kvm
+// exists this exercises the overlay; where it does not, the script must do nothing.
+func TestWithoutKVM(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mount namespaces need root")
+	}
+	_, kvmErr := os.Stat("/dev/kvm")
+	mounts := `awk '$5 ~ "^/dev/" && $5 != "/dev/kvm" { print $5 }' /proc/self/mountinfo | sort -u`
+	outside, err := exec.Command("sh", "-c", mounts).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+if [ -e /dev/kvm ]; then echo "/dev/kvm is still there" >&2; exit 1; fi
+echo probe >/dev/null
+head -c 1 /dev/urandom >/dev/null
+` + mounts
+	argv := WithoutKVM(filepath.Join(t.TempDir(), "dev"), "sh", "-c", script)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv[:5], err, out)
+	}
+	if string(out) != string(outside) {
+		t.Errorf("mounts below /dev without kvm:\n%s\nwant, as outside:\n%s", out, outside)
+	}
+	if _, err := os.Stat("/dev/kvm"); (err == nil) != (kvmErr == nil) {
+		t.Errorf("/dev/kvm outside changed: %v, before %v", err, kvmErr)
 	}
 }
