@@ -1,6 +1,8 @@
 // Command demo shows virt-failover at work on this machine, for a newcomer: two libvirt hosts in
 // private namespaces, the hook installed on both, a guest whose NIC is a virtio-net failover pair,
-// and a live migration A -> B -> A with the hook rewriting the guest network on the way.
+// and a live migration A -> B -> A with the hook rewriting the guest network on the way; then the
+// same guest with one plain virtio NIC (no failover) migrated the same way, the yardstick the
+// failover figures are read against.
 //
 // Run it as root from the module root: go run ./e2e/demo (or make demo). It stops everything it
 // started when it ends or on Ctrl-C and keeps the logs, whose place it prints.
@@ -60,7 +62,8 @@ func run() error {
 	})
 
 	fmt.Println("virt-failover demo: two libvirt hosts on this machine, one guest with a failover NIC,")
-	fmt.Println("live migration A -> B -> A with virt-failover as the libvirt QEMU hook on both hosts.")
+	fmt.Println("live migration A -> B -> A with virt-failover as the libvirt QEMU hook on both hosts; then")
+	fmt.Println("the same guest with one plain virtio NIC migrated the same way, the yardstick.")
 	fmt.Println()
 
 	hook := os.Getenv("VF_BIN")
@@ -93,6 +96,11 @@ func run() error {
 	}
 	defer pair.Stop()
 	say("hosts up; A has the libvirt network \"lan\", B calls the same bridge \"lan-b\"")
+	if pair.A.KVM() {
+		detail("libvirt offers KVM here; the guests run under TCG (<domain type='qemu'>) all the same")
+	} else {
+		detail("libvirt offers no KVM here; the guests run under TCG (<domain type='qemu'>), as they would with it")
+	}
 
 	policies := map[*harness.Host]string{
 		pair.B: "[rewrite.networks]\n\"lan\" = \"lan-b\"\n",
@@ -267,6 +275,10 @@ func report(pair *harness.Pair, ms, plain []*harness.Migration) {
 			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent, dec)
 	}
 	w.Flush()
+	fl, fs := harness.LostPerMigration(ms)
+	pl, ps := harness.LostPerMigration(plain)
+	fmt.Printf("  probes lost per migration: failover %.1f of %.1f, plain virtio %.1f of %.1f\n", fl, fs, pl, ps)
+	fmt.Println("  (virt-failover's goal: a failover guest loses no more than the same guest with plain virtio)")
 	fmt.Println()
 	fmt.Println("Hook calls (from both hooks' logs)")
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

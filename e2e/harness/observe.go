@@ -23,10 +23,10 @@ type Migration struct {
 	After  Heartbeat // a heartbeat some seconds after the primary is back (or after a failure)
 	Lost   int       // probes lost between Before and After
 
-	Unplugged string    // the guest's "failover primary slave:X unregistered" line
-	Replugged string    // the guest's "failover primary slave:X registered" line after it
-	Enslaved  Heartbeat // the first heartbeat showing the primary enslaved again
-	Back      time.Duration
+	Unplugged string        // the guest's "failover primary slave:X unregistered" line
+	Replugged string        // the guest's "failover primary slave:X registered" line after it
+	Enslaved  Heartbeat     // the first heartbeat showing the primary enslaved again (plain guest: the first on the destination)
+	Back      time.Duration // from the start of virsh migrate to the Enslaved heartbeat
 
 	SourceEvents, DestEvents []MonitorEvent
 	SourceHook, DestHook     []HookEntry // hook log entries for the domain added during the migration
@@ -160,6 +160,7 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	if err != nil {
 		return m, err
 	}
+	m.Enslaved = first
 	m.Back = serial.SeenAt(first.Index).Sub(m.Started)
 	m.After, err = serial.WaitHeartbeat(wctx, first.Index, "heartbeat after the probes settled", func(h Heartbeat) bool {
 		return h.Uptime >= first.Uptime+SettleTime && h.PlainUp()
@@ -173,6 +174,18 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 		return m, c
 	}
 	return m, err
+}
+
+// LostPerMigration is the mean number of probes lost per migration of ms, and of probes sent.
+func LostPerMigration(ms []*Migration) (lost, sent float64) {
+	if len(ms) == 0 {
+		return 0, 0
+	}
+	for _, m := range ms {
+		lost += float64(m.Lost)
+		sent += float64(m.After.Sent - m.Before.Sent)
+	}
+	return lost / float64(len(ms)), sent / float64(len(ms))
 }
 
 func lost(before, after Heartbeat) int {
