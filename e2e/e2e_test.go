@@ -227,7 +227,7 @@ func (s *suite) migrate(ctx context.Context, c *check, want expect) error {
 	}
 	s.migrations = append(s.migrations, m)
 	s.t.Logf("%s: virsh migrate %.1fs, primary back after %.1fs, %d probes lost (%d sent)",
-		m.Direction(), m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+		m.Direction(), m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.Probes())
 	s.checkMigration(ctx, c, m, want)
 	return nil
 }
@@ -547,7 +547,7 @@ func (s *suite) testPlain(t *testing.T) {
 				m.Direction(), m.To.Name, harness.SettleTime, m.After.Sent-m.Enslaved.Sent, m.After.Recv)
 		}
 		t.Logf("%s: virsh migrate %.1fs, first heartbeat on %s after %.1fs, %d of %d probes lost",
-			m.Direction(), m.Duration.Seconds(), m.To.Name, m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+			m.Direction(), m.Duration.Seconds(), m.To.Name, m.Back.Seconds(), m.Lost, m.Probes())
 		s.plain = append(s.plain, m)
 	}
 }
@@ -558,7 +558,7 @@ func (s *suite) summary(t *testing.T) {
 	fmt.Fprintf(&b, "%-4s %-8s %-7s %9s %11s %10s %6s %-8s\n", "#", "guest", "dir", "migrate", "wait-unplug", "back", "lost", "decision")
 	row := func(n, guest string, m *harness.Migration, wu, dec string) {
 		fmt.Fprintf(&b, "%-4s %-8s %-7s %8.1fs %11s %9.1fs %2d/%-3d %-8s\n", n, guest, m.Direction(), m.Duration.Seconds(), wu,
-			m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent, dec)
+			m.Back.Seconds(), m.Lost, m.Probes(), dec)
 	}
 	for i, m := range s.plain {
 		row(fmt.Sprintf("p%d", i+1), "plain", m, "-", "-")

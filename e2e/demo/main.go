@@ -214,7 +214,7 @@ func plainRun(ctx context.Context, pair *harness.Pair, failoverGuest string, g h
 		}
 		ms = append(ms, mig)
 		say("plain virtio %s -> %s: virsh migrate took %.1fs, %d of %d probes lost", strings.ToUpper(from.Name), strings.ToUpper(to.Name),
-			mig.Duration.Seconds(), mig.Lost, mig.After.Sent-mig.Before.Sent)
+			mig.Duration.Seconds(), mig.Lost, mig.Probes())
 	}
 	_, _ = pair.A.Virsh(ctx, "destroy", g.Name)
 	return ms, nil
@@ -251,7 +251,7 @@ func narrate(ctx context.Context, m *harness.Migration) {
 	}
 	detail("%s's hook after it left: %s", from, strings.Join(src, ", "))
 	say("done: virsh migrate took %.1fs, the primary was back %.1fs after the start, %d of %d probes lost",
-		m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+		m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.Probes())
 }
 
 func report(pair *harness.Pair, ms, plain []*harness.Migration) {
@@ -260,7 +260,7 @@ func report(pair *harness.Pair, ms, plain []*harness.Migration) {
 	fmt.Fprintln(w, "  guest\t\tmigrate\twait-unplug\tprimary back\tprobes lost\thook decision")
 	for _, m := range plain {
 		fmt.Fprintf(w, "  plain virtio\t%s -> %s\t%.1f s\t-\t-\t%d of %d\t-\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
-			m.Duration.Seconds(), m.Lost, m.After.Sent-m.Before.Sent)
+			m.Duration.Seconds(), m.Lost, m.Probes())
 	}
 	for _, m := range ms {
 		wu := "-"
@@ -272,7 +272,7 @@ func report(pair *harness.Pair, ms, plain []*harness.Migration) {
 			dec = e.Decision
 		}
 		fmt.Fprintf(w, "  failover\t%s -> %s\t%.1f s\t%s\t%.1f s\t%d of %d\t%s\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
-			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.After.Sent-m.Before.Sent, dec)
+			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.Probes(), dec)
 	}
 	w.Flush()
 	fl, fs := harness.LostPerMigration(ms)

@@ -10,13 +10,13 @@ import (
 )
 
 func TestParseHeartbeat(t *testing.T) {
-	line := "VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover" +
+	line := "VFO-HB up=12.34 sent=20 recv=18 lost=1 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth1 drv=virtio_net state=up master=eth0 role=- | eth2 drv=e1000e state=up master=eth0 role=-"
 	hb, ok := ParseHeartbeat(line)
 	if !ok {
 		t.Fatal("does not parse")
 	}
-	if hb.Uptime != 12.34 || hb.Sent != 20 || hb.Recv != 18 || len(hb.Netdevs) != 3 {
+	if hb.Uptime != 12.34 || hb.Sent != 20 || hb.Recv != 18 || hb.Lost != 1 || len(hb.Netdevs) != 3 {
 		t.Fatalf("got %+v", hb)
 	}
 	if m, _ := hb.Master(); m.Name != "eth0" {
@@ -35,22 +35,48 @@ func TestParseHeartbeat(t *testing.T) {
 
 func TestParseHeartbeatDuringMigration(t *testing.T) {
 	// The primary is gone while the guest is in wait-unplug.
-	hb, ok := ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+	hb, ok := ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth1 drv=virtio_net state=up master=eth0 role=-")
 	if !ok || hb.PrimaryEnslaved() {
 		t.Fatalf("ok=%v enslaved=%v", ok, hb.PrimaryEnslaved())
 	}
 	// A primary that is enslaved but not up yet does not count.
-	hb, _ = ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+	hb, _ = ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth2 drv=e1000e state=down master=eth0 role=-")
 	if hb.PrimaryEnslaved() {
 		t.Error("a primary that is down counts as enslaved")
 	}
 }
 
+// TestLostProbes: a probe in flight at the heartbeat before the migration and answered after it
+// is not a probe found, and one in flight at the heartbeat after it is not a probe lost.
+func TestLostProbes(t *testing.T) {
+	hb := func(line string) Heartbeat {
+		h, ok := ParseHeartbeat(line + " | eth0 drv=virtio_net state=up master=- role=plain")
+		if !ok {
+			t.Fatalf("%q does not parse", line)
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		before, after string
+		lost, probes  int
+	}{
+		{"VFO-HB up=10.0 sent=20 recv=19 lost=0", "VFO-HB up=20.0 sent=40 recv=40 lost=0", 0, 21},
+		{"VFO-HB up=10.0 sent=20 recv=20 lost=0", "VFO-HB up=20.0 sent=40 recv=39 lost=0", 0, 19},
+		{"VFO-HB up=10.0 sent=20 recv=19 lost=0", "VFO-HB up=20.0 sent=40 recv=33 lost=5", 5, 19},
+	} {
+		m := &Migration{Before: hb(tc.before), After: hb(tc.after)}
+		m.Lost = lost(m.Before, m.After)
+		if m.Lost != tc.lost || m.Probes() != tc.probes {
+			t.Errorf("%s -> %s: %d of %d lost, want %d of %d", tc.before, tc.after, m.Lost, m.Probes(), tc.lost, tc.probes)
+		}
+	}
+}
+
 func TestParseHeartbeatGarbled(t *testing.T) {
 	for _, line := range []string{
-		"VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",
+		"VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",
 		"[    6.011435] e1000e 0000:02:00.0 eth2: NIC Link is Down",
 		"VFO: failover master eth0",
 	} {

@@ -21,7 +21,7 @@ type Migration struct {
 
 	Before Heartbeat // the last heartbeat before the migration (primary enslaved)
 	After  Heartbeat // a heartbeat some seconds after the primary is back (or after a failure)
-	Lost   int       // probes lost between Before and After
+	Lost   int       // probes lost between Before and After (of Probes)
 
 	Unplugged string        // the guest's "failover primary slave:X unregistered" line
 	Replugged string        // the guest's "failover primary slave:X registered" line after it
@@ -176,21 +176,27 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	return m, err
 }
 
-// LostPerMigration is the mean number of probes lost per migration of ms, and of probes sent.
-func LostPerMigration(ms []*Migration) (lost, sent float64) {
+// Probes is the number of probes done (answered or lost) between Before and After: Lost is of these.
+func (m *Migration) Probes() int {
+	return (m.After.Recv + m.After.Lost) - (m.Before.Recv + m.Before.Lost)
+}
+
+// LostPerMigration is the mean number of probes lost per migration of ms, and of probes done.
+func LostPerMigration(ms []*Migration) (lost, probes float64) {
 	if len(ms) == 0 {
 		return 0, 0
 	}
 	for _, m := range ms {
 		lost += float64(m.Lost)
-		sent += float64(m.After.Sent - m.Before.Sent)
+		probes += float64(m.Probes())
 	}
-	return lost / float64(len(ms)), sent / float64(len(ms))
+	return lost / float64(len(ms)), probes / float64(len(ms))
 }
 
-func lost(before, after Heartbeat) int {
-	return (after.Sent - before.Sent) - (after.Recv - before.Recv)
-}
+// lost counts the probes that timed out between two heartbeats. A probe in flight at either
+// one counts where it ends, so the count is exact (sent minus answered is not: it counts the
+// probe in flight at After as lost and one answered just after Before as found).
+func lost(before, after Heartbeat) int { return after.Lost - before.Lost }
 
 func newHookEntries(h *Host, dom string, skip int) ([]HookEntry, error) {
 	all, err := h.HookLog()
