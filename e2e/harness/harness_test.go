@@ -74,6 +74,31 @@ func TestLostProbes(t *testing.T) {
 	}
 }
 
+// TestAnswering: the count of a migration starts at a heartbeat whose probes are answered, not
+// at the first one with the primary enslaved while the guest's boot still loses probes.
+func TestAnswering(t *testing.T) {
+	const nics = " | eth0 drv=virtio_net state=up master=- role=plain"
+	ok := Answering(Heartbeat.PlainUp)
+	for i, tc := range []struct {
+		counts string
+		want   bool
+	}{
+		{"up=5.0 sent=5 recv=0 lost=3", false},  // the first: nothing to compare with
+		{"up=6.0 sent=7 recv=0 lost=5", false},  // losing
+		{"up=7.0 sent=9 recv=1 lost=7", false},  // answered, but lost too
+		{"up=8.0 sent=11 recv=3 lost=7", true},  // answered, none lost
+		{"up=9.0 sent=13 recv=3 lost=7", false}, // nothing answered
+	} {
+		hb, parsed := ParseHeartbeat("VFO-HB " + tc.counts + nics)
+		if !parsed {
+			t.Fatalf("%q does not parse", tc.counts)
+		}
+		if got := ok(hb); got != tc.want {
+			t.Errorf("heartbeat %d (%s): %v, want %v", i, tc.counts, got, tc.want)
+		}
+	}
+}
+
 func TestParseHeartbeatGarbled(t *testing.T) {
 	for _, line := range []string{
 		"VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",

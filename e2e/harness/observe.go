@@ -19,7 +19,7 @@ type Migration struct {
 	Output   string        // virsh migrate's combined output
 	Err      error         // virsh migrate's error
 
-	Before Heartbeat // the last heartbeat before the migration (primary enslaved)
+	Before Heartbeat // the last heartbeat before the migration (ready and Answering)
 	After  Heartbeat // a heartbeat some seconds after the primary is back (or after a failure)
 	Lost   int       // probes lost between Before and After (of Probes)
 
@@ -55,8 +55,8 @@ func MigrateObserved(ctx context.Context, dom string, from, to *Host, serial *Se
 	mark := serial.Len()
 
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the primary enslaved before migrating",
-		Heartbeat.PrimaryEnslaved)
+	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the primary enslaved and probes answered before migrating",
+		Answering(Heartbeat.PrimaryEnslaved))
 	cancel()
 	if err != nil {
 		return m, err
@@ -145,7 +145,8 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	mark := serial.Len()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the plain virtio NIC up before migrating", Heartbeat.PlainUp)
+	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the plain virtio NIC up and probes answered before migrating",
+		Answering(Heartbeat.PlainUp))
 	if err != nil {
 		return m, err
 	}
@@ -174,6 +175,18 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 		return m, c
 	}
 	return m, err
+}
+
+// Answering returns a predicate for Serial.WaitHeartbeat: a heartbeat that is ready and shows
+// probes answered and none lost since the heartbeat before it. A count of lost probes that starts
+// there holds none of an earlier event's (the guest's boot, a migration before).
+func Answering(ready func(Heartbeat) bool) func(Heartbeat) bool {
+	var prev *Heartbeat
+	return func(h Heartbeat) bool {
+		ok := ready(h) && prev != nil && h.Recv > prev.Recv && h.Lost == prev.Lost
+		prev = &h
+		return ok
+	}
 }
 
 // Probes is the number of probes done (answered or lost) between Before and After: Lost is of these.
