@@ -70,11 +70,15 @@ func TestLibvirtCorpus(t *testing.T) {
 	}
 
 	start = time.Now()
-	res, err := defineAll(ctx, filepath.Join(run, "embed"), files)
+	drv, err := newEmbedDriver(ctx, filepath.Join(run, "embed"), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := res.retryAsQEMU(ctx, filepath.Join(run, "embed"), filepath.Join(run, "as-qemu"), t.Logf); err != nil {
+	res, err := drv.defineAll(ctx, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.retryAsQEMU(ctx, drv, filepath.Join(run, "as-qemu"), t.Logf); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("virsh define: %d of %d files accepted by libvirt's QEMU driver (%.1f s)", len(res.defined), len(files), time.Since(start).Seconds())
@@ -156,7 +160,7 @@ type defineResult struct {
 // retryAsQEMU defines a type='qemu' copy of every file libvirt refused only because this machine
 // has no KVM (harness.NoKVM), so a machine without KVM checks the same domains as one with it.
 // The copies count as their originals; lint still reads the original files.
-func (r *defineResult) retryAsQEMU(ctx context.Context, root, dir string, logf func(string, ...any)) error {
+func (r *defineResult) retryAsQEMU(ctx context.Context, drv *embedDriver, dir string, logf func(string, ...any)) error {
 	copyOf := map[string]string{}
 	var copies []string
 	for f, why := range r.rejected {
@@ -186,7 +190,7 @@ func (r *defineResult) retryAsQEMU(ctx context.Context, root, dir string, logf f
 	}
 	logf("libvirt offers no KVM on this machine: defining %d <domain type='kvm'> files as type='qemu' copies", len(copies))
 	sort.Strings(copies)
-	again, err := defineAll(ctx, root, copies)
+	again, err := drv.defineAll(ctx, copies)
 	if err != nil {
 		return err
 	}
@@ -230,11 +234,17 @@ func (r *defineResult) reasons(n int) string {
 	return b.String()
 }
 
-// defineAll defines each file in an embedded QEMU driver rooted at root, keeps libvirt's
-// rendering of the domain and undefines it again (test domains share names and UUIDs). virsh
-// runs a batch of files per process: the embedded driver starts, and probes QEMU, once per
-// process, and one argument may not exceed 128 KiB.
-func defineAll(ctx context.Context, root string, files []string) (*defineResult, error) {
+// embedDriver is libvirt's QEMU driver embedded in virsh (qemu:///embed, no daemon), rooted at
+// root, and how virsh runs against it.
+type embedDriver struct {
+	root string
+	wrap []string // argv before virsh's: harness.WithoutKVM when /dev/kvm is there but unusable
+}
+
+// newEmbedDriver configures an embedded QEMU driver at root and asks it whether it offers KVM.
+// When it does not although /dev/kvm exists (harness.KVMUnusable), virsh runs without /dev/kvm
+// from then on: otherwise libvirt would probe QEMU again for every file.
+func newEmbedDriver(ctx context.Context, root string, logf func(string, ...any)) (*embedDriver, error) {
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		return nil, err
 	}
@@ -245,8 +255,33 @@ func defineAll(ctx context.Context, root string, files []string) (*defineResult,
 	if err := os.WriteFile(filepath.Join(root, "etc", "qemu.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
+	d := &embedDriver{root: root}
+	var stderr bytes.Buffer
+	cmd := d.virsh(ctx, "capabilities")
+	cmd.Stderr = &stderr
+	caps, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("virsh capabilities: %v\n%s", err, stderr.String())
+	}
+	if harness.KVMUnusable(string(caps)) {
+		d.wrap = harness.WithoutKVM(root + "-dev")
+		logf("libvirt offers no KVM on this machine although /dev/kvm exists: virsh runs with /dev/kvm hidden")
+	}
+	return d, nil
+}
+
+// virsh returns the command that runs a virsh script (commands separated by ";") against the driver.
+func (d *embedDriver) virsh(ctx context.Context, script string) *exec.Cmd {
+	argv := append(append([]string{}, d.wrap...), "virsh", "-c", "qemu:///embed?root="+d.root, script)
+	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+// defineAll defines each file in the embedded driver, keeps libvirt's rendering of the domain
+// and undefines it again (test domains share names and UUIDs). virsh runs a batch of files per
+// process: the embedded driver starts, and looks up QEMU's capabilities, once per process, and
+// one argument may not exceed 128 KiB.
+func (d *embedDriver) defineAll(ctx context.Context, files []string) (*defineResult, error) {
 	res := &defineResult{dumps: map[string]string{}, rejected: map[string]string{}}
-	uri := "qemu:///embed?root=" + root
 	const batch = 250
 	for lo := 0; lo < len(files); lo += batch {
 		part := files[lo:min(lo+batch, len(files))]
@@ -260,7 +295,7 @@ func defineAll(ctx context.Context, root string, files []string) (*defineResult,
 		}
 		fmt.Fprintf(&script, "echo %s", marker(len(part)))
 		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, "virsh", "-c", uri, script.String())
+		cmd := d.virsh(ctx, script.String())
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil && stdout.Len() == 0 {
 			return nil, fmt.Errorf("virsh: %v\n%s", err, stderr.String())

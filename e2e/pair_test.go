@@ -42,11 +42,10 @@ func TestPairDefine(t *testing.T) {
 
 	// On a host without KVM libvirt refuses <domain type='kvm'>: define a type='qemu' copy of each
 	// such output there (the pairing does not depend on the accelerator), and say so.
-	kvm, err := h.KVM(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !kvm {
+	kvm := h.KVM()
+	if kvm {
+		t.Logf("libvirt offers KVM on this machine: every output is defined as it is")
+	} else {
 		t.Logf("libvirt offers no KVM on this machine: outputs of <domain type='kvm'> are defined as type='qemu' copies")
 	}
 
@@ -81,6 +80,7 @@ func TestPairDefine(t *testing.T) {
 				if err := os.WriteFile(toDefine, q, 0o644); err != nil {
 					t.Fatal(err)
 				}
+				t.Logf("no KVM: defining a type='qemu' copy of %s", out)
 			}
 			if _, err := h.Virsh(ctx, "define", toDefine); err != nil {
 				t.Fatalf("virsh define: %v", err)

@@ -5,7 +5,10 @@
 # kernel command line (vfo.ip=ADDR/LEN vfo.gw=ADDR), pings the gateway every 0.5 s, and prints a
 # heartbeat line on the console every second:
 #
-#   VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover | ...
+#   VFO-HB up=12.34 sent=20 recv=18 lost=1 | eth0 drv=virtio_net state=up master=- role=failover | ...
+#
+# sent counts the probes sent, recv those answered, lost those that timed out (1 s); a probe
+# still in flight is in sent only.
 #
 # With vfo.plain=1 (a guest without failover) the first virtio netdev carries the address instead,
 # with role=plain.
@@ -95,14 +98,15 @@ fi
 ip link set lo up
 
 # Probes: one ping process every 0.5 s, so a lost probe does not delay the next one.
-# Counters are file sizes: one byte per probe sent, one per reply received.
+# Counters are file sizes: one byte per probe sent; one per probe done, y if answered, n if not
+# (one write each, so a heartbeat never sees a probe half counted).
 : >/tmp/sent
-: >/tmp/recv
+: >/tmp/done
 if [ -n "$gw" ]; then
 	(
 		while :; do
 			printf . >>/tmp/sent
-			(ping -c 1 -W 1 -q "$gw" >/dev/null 2>&1 && printf . >>/tmp/recv) &
+			(if ping -c 1 -W 1 -q "$gw" >/dev/null 2>&1; then printf y; else printf n; fi >>/tmp/done) &
 			usleep 500000
 		done
 	) &
@@ -110,7 +114,7 @@ fi
 
 while :; do
 	read -r up _ </proc/uptime
-	line="VFO-HB up=$up sent=$(wc -c </tmp/sent) recv=$(wc -c </tmp/recv)"
+	line="VFO-HB up=$up sent=$(wc -c </tmp/sent) recv=$(tr -cd y </tmp/done | wc -c) lost=$(tr -cd n </tmp/done | wc -c)"
 	for d in /sys/class/net/*; do
 		n=${d##*/}
 		[ "$n" = lo ] && continue

@@ -3,19 +3,20 @@ package harness
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestParseHeartbeat(t *testing.T) {
-	line := "VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover" +
+	line := "VFO-HB up=12.34 sent=20 recv=18 lost=1 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth1 drv=virtio_net state=up master=eth0 role=- | eth2 drv=e1000e state=up master=eth0 role=-"
 	hb, ok := ParseHeartbeat(line)
 	if !ok {
 		t.Fatal("does not parse")
 	}
-	if hb.Uptime != 12.34 || hb.Sent != 20 || hb.Recv != 18 || len(hb.Netdevs) != 3 {
+	if hb.Uptime != 12.34 || hb.Sent != 20 || hb.Recv != 18 || hb.Lost != 1 || len(hb.Netdevs) != 3 {
 		t.Fatalf("got %+v", hb)
 	}
 	if m, _ := hb.Master(); m.Name != "eth0" {
@@ -34,22 +35,73 @@ func TestParseHeartbeat(t *testing.T) {
 
 func TestParseHeartbeatDuringMigration(t *testing.T) {
 	// The primary is gone while the guest is in wait-unplug.
-	hb, ok := ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+	hb, ok := ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth1 drv=virtio_net state=up master=eth0 role=-")
 	if !ok || hb.PrimaryEnslaved() {
 		t.Fatalf("ok=%v enslaved=%v", ok, hb.PrimaryEnslaved())
 	}
 	// A primary that is enslaved but not up yet does not count.
-	hb, _ = ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net state=up master=- role=failover" +
+	hb, _ = ParseHeartbeat("VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net state=up master=- role=failover" +
 		" | eth2 drv=e1000e state=down master=eth0 role=-")
 	if hb.PrimaryEnslaved() {
 		t.Error("a primary that is down counts as enslaved")
 	}
 }
 
+// TestLostProbes: a probe in flight at the heartbeat before the migration and answered after it
+// is not a probe found, and one in flight at the heartbeat after it is not a probe lost.
+func TestLostProbes(t *testing.T) {
+	hb := func(line string) Heartbeat {
+		h, ok := ParseHeartbeat(line + " | eth0 drv=virtio_net state=up master=- role=plain")
+		if !ok {
+			t.Fatalf("%q does not parse", line)
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		before, after string
+		lost, probes  int
+	}{
+		{"VFO-HB up=10.0 sent=20 recv=19 lost=0", "VFO-HB up=20.0 sent=40 recv=40 lost=0", 0, 21},
+		{"VFO-HB up=10.0 sent=20 recv=20 lost=0", "VFO-HB up=20.0 sent=40 recv=39 lost=0", 0, 19},
+		{"VFO-HB up=10.0 sent=20 recv=19 lost=0", "VFO-HB up=20.0 sent=40 recv=33 lost=5", 5, 19},
+	} {
+		m := &Migration{Before: hb(tc.before), After: hb(tc.after)}
+		m.Lost = lost(m.Before, m.After)
+		if m.Lost != tc.lost || m.Probes() != tc.probes {
+			t.Errorf("%s -> %s: %d of %d lost, want %d of %d", tc.before, tc.after, m.Lost, m.Probes(), tc.lost, tc.probes)
+		}
+	}
+}
+
+// TestAnswering: the count of a migration starts at a heartbeat whose probes are answered, not
+// at the first one with the primary enslaved while the guest's boot still loses probes.
+func TestAnswering(t *testing.T) {
+	const nics = " | eth0 drv=virtio_net state=up master=- role=plain"
+	ok := Answering(Heartbeat.PlainUp)
+	for i, tc := range []struct {
+		counts string
+		want   bool
+	}{
+		{"up=5.0 sent=5 recv=0 lost=3", false},  // the first: nothing to compare with
+		{"up=6.0 sent=7 recv=0 lost=5", false},  // losing
+		{"up=7.0 sent=9 recv=1 lost=7", false},  // answered, but lost too
+		{"up=8.0 sent=11 recv=3 lost=7", true},  // answered, none lost
+		{"up=9.0 sent=13 recv=3 lost=7", false}, // nothing answered
+	} {
+		hb, parsed := ParseHeartbeat("VFO-HB " + tc.counts + nics)
+		if !parsed {
+			t.Fatalf("%q does not parse", tc.counts)
+		}
+		if got := ok(hb); got != tc.want {
+			t.Errorf("heartbeat %d (%s): %v, want %v", i, tc.counts, got, tc.want)
+		}
+	}
+}
+
 func TestParseHeartbeatGarbled(t *testing.T) {
 	for _, line := range []string{
-		"VFO-HB up=3.1 sent=5 recv=5 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",
+		"VFO-HB up=3.1 sent=5 recv=5 lost=0 | eth0 drv=virtio_net st[    6.0] e1000e: NIC Link is Up",
 		"[    6.011435] e1000e 0000:02:00.0 eth2: NIC Link is Down",
 		"VFO: failover master eth0",
 	} {
@@ -156,5 +208,36 @@ func TestAsQEMU(t *testing.T) {
 		if string(got) != tc.want || changed != (tc.in != tc.want) {
 			t.Errorf("AsQEMU(%q) = %q, %v; want %q", tc.in, got, changed, tc.want)
 		}
+	}
+}
+
+// TestWithoutKVM runs a command through WithoutKVM: it sees no /dev/kvm, every other mount
+// below /dev as before, and working devices; the machine's /dev is untouched. Where /dev/kvm
+// exists this exercises the overlay; where it does not, the script must do nothing.
+func TestWithoutKVM(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mount namespaces need root")
+	}
+	_, kvmErr := os.Stat("/dev/kvm")
+	mounts := `awk '$5 ~ "^/dev/" && $5 != "/dev/kvm" { print $5 }' /proc/self/mountinfo | sort -u`
+	outside, err := exec.Command("sh", "-c", mounts).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+if [ -e /dev/kvm ]; then echo "/dev/kvm is still there" >&2; exit 1; fi
+echo probe >/dev/null
+head -c 1 /dev/urandom >/dev/null
+` + mounts
+	argv := WithoutKVM(filepath.Join(t.TempDir(), "dev"), "sh", "-c", script)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv[:5], err, out)
+	}
+	if string(out) != string(outside) {
+		t.Errorf("mounts below /dev without kvm:\n%s\nwant, as outside:\n%s", out, outside)
+	}
+	if _, err := os.Stat("/dev/kvm"); (err == nil) != (kvmErr == nil) {
+		t.Errorf("/dev/kvm outside changed: %v, before %v", err, kvmErr)
 	}
 }

@@ -41,6 +41,7 @@ type Host struct {
 	hold   *os.File // the holder's stdin; closing it ends the holder
 
 	mu       sync.Mutex
+	kvm      bool // libvirt offers KVM guests (its capabilities, read by Start)
 	libvirtd *daemon
 	virtlogd *daemon
 	stopped  bool
@@ -281,7 +282,9 @@ func (h *Host) NS(ctx context.Context, argv ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Start starts virtlogd and libvirtd and waits until libvirtd answers.
+// Start starts virtlogd and libvirtd and waits until libvirtd answers. It then reads whether
+// libvirt offers KVM (Host.KVM); when it does not but /dev/kvm exists (KVMUnusable), it hides
+// /dev/kvm in the host's namespace so that libvirt does not probe QEMU again at every call.
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -296,7 +299,33 @@ func (h *Host) Start(ctx context.Context) error {
 			return fmt.Errorf("host %s: virtlogd: %w (see %s/virtlogd.out)", h.Name, err, h.Dir)
 		}
 	}
-	return h.startLibvirtd(ctx)
+	if err := h.startLibvirtd(ctx); err != nil {
+		return err
+	}
+	caps, err := h.Virsh(ctx, "capabilities")
+	if err != nil {
+		return err
+	}
+	h.kvm = OffersKVM(caps)
+	if h.kvm {
+		return nil
+	}
+	if !KVMUnusable(caps) {
+		h.logf("host %s: libvirt offers no KVM on this machine (no /dev/kvm)", h.Name)
+		return nil
+	}
+	if err := h.hideKVM(ctx); err != nil {
+		return fmt.Errorf("host %s: hiding the unusable /dev/kvm: %w", h.Name, err)
+	}
+	h.logf("host %s: libvirt offers no KVM on this machine although /dev/kvm exists: /dev/kvm hidden in the host's namespace", h.Name)
+	return nil
+}
+
+// KVM reports whether libvirt offers KVM guests on the host, as it said when the host started.
+func (h *Host) KVM() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kvm
 }
 
 func (h *Host) startLibvirtd(ctx context.Context) error {

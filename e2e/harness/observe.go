@@ -19,14 +19,14 @@ type Migration struct {
 	Output   string        // virsh migrate's combined output
 	Err      error         // virsh migrate's error
 
-	Before Heartbeat // the last heartbeat before the migration (primary enslaved)
+	Before Heartbeat // the last heartbeat before the migration (ready and Answering)
 	After  Heartbeat // a heartbeat some seconds after the primary is back (or after a failure)
-	Lost   int       // probes lost between Before and After
+	Lost   int       // probes lost between Before and After (of Probes)
 
-	Unplugged string    // the guest's "failover primary slave:X unregistered" line
-	Replugged string    // the guest's "failover primary slave:X registered" line after it
-	Enslaved  Heartbeat // the first heartbeat showing the primary enslaved again
-	Back      time.Duration
+	Unplugged string        // the guest's "failover primary slave:X unregistered" line
+	Replugged string        // the guest's "failover primary slave:X registered" line after it
+	Enslaved  Heartbeat     // the first heartbeat showing the primary enslaved again (plain guest: the first on the destination)
+	Back      time.Duration // from the start of virsh migrate to the Enslaved heartbeat
 
 	SourceEvents, DestEvents []MonitorEvent
 	SourceHook, DestHook     []HookEntry // hook log entries for the domain added during the migration
@@ -55,8 +55,8 @@ func MigrateObserved(ctx context.Context, dom string, from, to *Host, serial *Se
 	mark := serial.Len()
 
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the primary enslaved before migrating",
-		Heartbeat.PrimaryEnslaved)
+	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the primary enslaved and probes answered before migrating",
+		Answering(Heartbeat.PrimaryEnslaved))
 	cancel()
 	if err != nil {
 		return m, err
@@ -145,7 +145,8 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	mark := serial.Len()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the plain virtio NIC up before migrating", Heartbeat.PlainUp)
+	before, err := serial.WaitHeartbeat(wctx, mark, "heartbeat with the plain virtio NIC up and probes answered before migrating",
+		Answering(Heartbeat.PlainUp))
 	if err != nil {
 		return m, err
 	}
@@ -160,6 +161,7 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	if err != nil {
 		return m, err
 	}
+	m.Enslaved = first
 	m.Back = serial.SeenAt(first.Index).Sub(m.Started)
 	m.After, err = serial.WaitHeartbeat(wctx, first.Index, "heartbeat after the probes settled", func(h Heartbeat) bool {
 		return h.Uptime >= first.Uptime+SettleTime && h.PlainUp()
@@ -175,9 +177,39 @@ func MigratePlain(ctx context.Context, dom string, from, to *Host, serial *Seria
 	return m, err
 }
 
-func lost(before, after Heartbeat) int {
-	return (after.Sent - before.Sent) - (after.Recv - before.Recv)
+// Answering returns a predicate for Serial.WaitHeartbeat: a heartbeat that is ready and shows
+// probes answered and none lost since the heartbeat before it. A count of lost probes that starts
+// there holds none of an earlier event's (the guest's boot, a migration before).
+func Answering(ready func(Heartbeat) bool) func(Heartbeat) bool {
+	var prev *Heartbeat
+	return func(h Heartbeat) bool {
+		ok := ready(h) && prev != nil && h.Recv > prev.Recv && h.Lost == prev.Lost
+		prev = &h
+		return ok
+	}
 }
+
+// Probes is the number of probes done (answered or lost) between Before and After: Lost is of these.
+func (m *Migration) Probes() int {
+	return (m.After.Recv + m.After.Lost) - (m.Before.Recv + m.Before.Lost)
+}
+
+// LostPerMigration is the mean number of probes lost per migration of ms, and of probes done.
+func LostPerMigration(ms []*Migration) (lost, probes float64) {
+	if len(ms) == 0 {
+		return 0, 0
+	}
+	for _, m := range ms {
+		lost += float64(m.Lost)
+		probes += float64(m.Probes())
+	}
+	return lost / float64(len(ms)), probes / float64(len(ms))
+}
+
+// lost counts the probes that timed out between two heartbeats. A probe in flight at either
+// one counts where it ends, so the count is exact (sent minus answered is not: it counts the
+// probe in flight at After as lost and one answered just after Before as found).
+func lost(before, after Heartbeat) int { return after.Lost - before.Lost }
 
 func newHookEntries(h *Host, dom string, skip int) ([]HookEntry, error) {
 	all, err := h.HookLog()

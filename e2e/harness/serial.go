@@ -184,13 +184,14 @@ func (s *Serial) LastHeartbeat(from int) (Heartbeat, bool) {
 
 // Heartbeat is one line of the guest's heartbeat:
 //
-//	VFO-HB up=12.34 sent=20 recv=18 | eth0 drv=virtio_net state=up master=- role=failover | ...
+//	VFO-HB up=12.34 sent=20 recv=18 lost=1 | eth0 drv=virtio_net state=up master=- role=failover | ...
 type Heartbeat struct {
 	Index   int // line number in the serial log
 	Raw     string
 	Uptime  float64
 	Sent    int // probes sent to the gateway
-	Recv    int // replies received
+	Recv    int // probes answered
+	Lost    int // probes not answered within their 1 s (one in flight is in none but Sent)
 	Netdevs []Netdev
 }
 
@@ -203,7 +204,7 @@ func (n Netdev) String() string {
 	return fmt.Sprintf("%s(%s,%s,master=%s)", n.Name, n.Driver, n.State, n.Master)
 }
 
-var hbRE = regexp.MustCompile(`VFO-HB up=([0-9.]+) sent=(\d+) recv=(\d+)((?: \| \S+ drv=\S+ state=\S+ master=\S+ role=\S+)*)\s*$`)
+var hbRE = regexp.MustCompile(`VFO-HB up=([0-9.]+) sent=(\d+) recv=(\d+) lost=(\d+)((?: \| \S+ drv=\S+ state=\S+ master=\S+ role=\S+)*)\s*$`)
 
 // ParseHeartbeat parses a heartbeat line; lines garbled by interleaved kernel messages do not parse.
 func ParseHeartbeat(line string) (Heartbeat, bool) {
@@ -215,7 +216,8 @@ func ParseHeartbeat(line string) (Heartbeat, bool) {
 	hb.Uptime, _ = strconv.ParseFloat(m[1], 64)
 	hb.Sent, _ = strconv.Atoi(m[2])
 	hb.Recv, _ = strconv.Atoi(m[3])
-	for _, part := range strings.Split(m[4], " | ") {
+	hb.Lost, _ = strconv.Atoi(m[4])
+	for _, part := range strings.Split(m[5], " | ") {
 		f := strings.Fields(part)
 		if len(f) != 5 {
 			continue
