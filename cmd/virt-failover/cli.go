@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -82,8 +84,13 @@ func enforceUsage(cmd *cli.Command) {
 	cmd.OnUsageError = func(_ context.Context, c *cli.Command, err error, _ bool) error {
 		return flagUsageError(c, err)
 	}
-	if len(cmd.Commands) > 0 && cmd.Action == nil {
-		cmd.Action = commandGroupAction
+	if len(cmd.Commands) > 0 {
+		if cmd.Action == nil {
+			cmd.Action = commandGroupAction
+		}
+		if cmd.Command("help") == nil {
+			cmd.Commands = append(cmd.Commands, helpCommand())
+		}
 	}
 	for _, sub := range cmd.Commands {
 		enforceUsage(sub)
@@ -101,12 +108,52 @@ func flagUsageError(c *cli.Command, err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		name = strings.TrimLeft(name, "-")
 		var hints []string
-		if s := policy.ClosestName(name, flagNames(c)); s != "" {
+		if s := closestFlag(name, flagNames(c)); s != "" {
 			hints = append(hints, "did you mean "+dashes(s)+"?")
 		}
 		return &cliError{err: fmt.Errorf("%sunknown flag %s", where, dashes(name)), hints: append(hints, help), code: exitUsage}
 	}
+	if m := invalidFlagValue.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("invalid value %s for %s: %s", m[1], dashes(m[2]), valueWanted(c, m[2], m[3]))
+	}
 	return &cliError{err: fmt.Errorf("%s%s", where, msg), hints: []string{help}, code: exitUsage}
+}
+
+// invalidFlagValue is urfave/cli's message for a flag value that does not parse.
+var invalidFlagValue = regexp.MustCompile(`^invalid value ("(?:[^"\\]|\\.)*") for flag -(\S+): (.*)$`)
+
+// valueWanted says what a flag takes, instead of the parser's words ("parse error",
+// "strconv.ParseInt: parsing ...").
+func valueWanted(c *cli.Command, name, parserErr string) string {
+	for _, f := range c.Flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.BoolFlag:
+			return "want true or false"
+		case *cli.IntFlag:
+			return "want a whole number"
+		}
+	}
+	return parserErr
+}
+
+// closestFlag is the flag the user most likely meant. A one-letter flag is too short to guess
+// from: only the same letter in the other case is offered (-Q for -q). A longer name is compared
+// with the long names only.
+func closestFlag(name string, names []string) string {
+	var cands []string
+	for _, n := range names {
+		if (len(name) == 1) == (len(n) == 1) {
+			cands = append(cands, n)
+		}
+	}
+	s := policy.ClosestName(name, cands)
+	if len(name) == 1 && !strings.EqualFold(s, name) {
+		return ""
+	}
+	return s
 }
 
 // commandGroupAction runs a command that only groups others (and the program itself) when it is
@@ -118,10 +165,14 @@ func commandGroupAction(_ context.Context, c *cli.Command) error {
 		}
 		return cli.ShowSubcommandHelp(c)
 	}
-	name := c.Args().First()
-	full := fullName(c)
+	return unknownCommand(c, c.Args().First())
+}
+
+// unknownCommand is the usage error for a name that is none of group's commands.
+func unknownCommand(group *cli.Command, name string) error {
+	full := fullName(group)
 	var names []string
-	for _, sub := range c.VisibleCommands() {
+	for _, sub := range group.VisibleCommands() {
 		names = append(names, sub.Names()...)
 	}
 	var hints []string
@@ -129,11 +180,37 @@ func commandGroupAction(_ context.Context, c *cli.Command) error {
 		hints = append(hints, fmt.Sprintf("did you mean %q?", full+" "+s))
 	}
 	hints = append(hints, fmt.Sprintf("%q lists the commands", full+" --help"))
-	where := commandPath(c)
+	where := commandPath(group)
 	if where != "" {
 		where += ": "
 	}
 	return &cliError{err: fmt.Errorf("%sunknown command %q", where, name), hints: hints, code: exitUsage}
+}
+
+// helpCommand is the "help [COMMAND...]" of a command group, in place of urfave/cli's, which exits 3
+// with "No help topic" for a name it does not know: here that is a usage error like any other.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the help of a command",
+		ArgsUsage: "[COMMAND...]",
+		HideHelp:  true,
+		Action: func(ctx context.Context, h *cli.Command) error {
+			target := parentOf(h)
+			for _, name := range h.Args().Slice() {
+				sub := target.Command(name)
+				if sub == nil || sub.Name == "help" {
+					return unknownCommand(target, name)
+				}
+				target = sub
+			}
+			if target == target.Root() {
+				return cli.ShowAppHelp(target)
+			}
+			return cli.ShowCommandHelp(ctx, parentOf(target), target.Name)
+		},
+	}
 }
 
 // commandPath is the command's words below the program: "policy check", or "" for the program.

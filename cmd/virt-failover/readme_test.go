@@ -11,18 +11,17 @@ import (
 	"testing"
 )
 
-// readmeBlock is one ```console block of README.md: its lines and what the comment before it says.
+// readmeBlock is one ```console block of README.md.
 type readmeBlock struct {
 	line     int      // 1-based line of the opening fence
 	body     []string // the lines between the fences
-	setup    []string // shell lines of a <!-- readme setup: ... --> comment before the block
-	notRun   string   // the reason of a <!-- readme not run: ... --> comment before the block
+	notRun   string   // the reason of a <!-- readme not run: REASON --> comment before the block
 	from, to int      // body's line range in the file (0-based, to exclusive)
 }
 
-var readmeComment = regexp.MustCompile(`(?s)^<!-- readme (setup|not run):(.*)-->$`)
+var readmeComment = regexp.MustCompile(`(?s)^<!-- readme not run:(.*)-->$`)
 
-// readmeBlocks parses README.md's console blocks and the comments that steer them.
+// readmeBlocks parses README.md's console blocks and the comments that exempt some.
 func readmeBlocks(t *testing.T, lines []string) []readmeBlock {
 	var blocks []readmeBlock
 	var comment []string // the lines of the comment that ends just before a block
@@ -54,13 +53,9 @@ func readmeBlocks(t *testing.T, lines []string) []readmeBlock {
 		if comment != nil {
 			m := readmeComment.FindStringSubmatch(strings.Join(comment, "\n"))
 			if m == nil {
-				t.Fatalf("README.md:%d: a readme comment is <!-- readme setup: SHELL LINES --> or <!-- readme not run: REASON -->", b.line-1)
+				t.Fatalf("README.md:%d: a readme comment is <!-- readme not run: REASON -->", b.line-1)
 			}
-			if m[1] == "setup" {
-				b.setup = strings.Split(strings.TrimSpace(m[2]), "\n")
-			} else {
-				b.notRun = strings.TrimSpace(m[2])
-			}
+			b.notRun = strings.TrimSpace(m[1])
 			comment = nil
 		}
 		blocks = append(blocks, b)
@@ -73,9 +68,6 @@ func readmeBlocks(t *testing.T, lines []string) []readmeBlock {
 func readmeScript(b readmeBlock) (string, error) {
 	var s strings.Builder
 	s.WriteString("set -u\n")
-	for _, l := range b.setup {
-		fmt.Fprintf(&s, "{ %s ; } >/dev/null 2>&1 || { echo 'readme setup failed: %s' >&2; exit 99; }\n", l, strings.ReplaceAll(l, "'", ""))
-	}
 	commands := 0
 	for _, l := range b.body {
 		cmd, ok := strings.CutPrefix(l, "# ")
@@ -93,20 +85,32 @@ func readmeScript(b readmeBlock) (string, error) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// readmeNormal masks what differs from run to run in a block's text: the build's version, and the
-// age of a claim just taken (0s on a quick run, 1s on a slow one).
-var (
-	readmeVersion = regexp.MustCompile(`"version":"[^"]*"`)
-	readmeAge     = regexp.MustCompile(`(\s)\d+s(\s)`)
-)
-
-func readmeNormal(s string) string {
-	return readmeAge.ReplaceAllString(readmeVersion.ReplaceAllString(s, `"version":"…"`), "${1}Ns$2")
+// readmeNormal masks what differs from run to run in a block's text, and nothing else: in the hook's
+// log line its time, duration, process ID and the build's version; in status, the age of a claim
+// just taken (0s on a quick run, 1s on a slow one). The run's directory reads $PWD (see TestREADME).
+var readmeVarying = []struct {
+	re   *regexp.Regexp
+	mask string
+}{
+	{regexp.MustCompile(`"time":"[^"]*"`), `"time":"…"`},
+	{regexp.MustCompile(`"duration_ms":[0-9.]+`), `"duration_ms":…`},
+	{regexp.MustCompile(`"pid":[0-9]+`), `"pid":…`},
+	{regexp.MustCompile(`"version":"[^"]*"`), `"version":"…"`},
+	{regexp.MustCompile(`(\s)\d+s(\s)`), "${1}Ns$2"},
 }
 
-// Every console block of README.md is run, from a copy of the repository's examples, by the binary
-// under test, and must print what README shows: an operator who copies the walkthrough gets what it
-// promises. `go test ./cmd/virt-failover -run README -update` rewrites the blocks from a real run.
+func readmeNormal(s string) string {
+	for _, v := range readmeVarying {
+		s = v.re.ReplaceAllString(s, v.mask)
+	}
+	return s
+}
+
+// Every console block of README.md is run by the binary under test as bin/virt-failover, in a fresh
+// directory holding a copy of the repository's examples/, install/ and testdata/sysfs/, and must
+// print what README shows: an operator who copies the walkthrough into a clone gets what it
+// promises. A block the test cannot run follows <!-- readme not run: REASON -->.
+// `go test ./cmd/virt-failover -run README -update` rewrites the blocks from a real run.
 func TestREADME(t *testing.T) {
 	const readme = "../../README.md"
 	src, err := os.ReadFile(readme)
@@ -137,7 +141,7 @@ func TestREADME(t *testing.T) {
 				t.Fatal(err)
 			}
 			work := t.TempDir()
-			for _, dir := range []string{"examples", "install"} {
+			for _, dir := range []string{"examples", "install", "testdata/sysfs"} {
 				if err := copyTree(filepath.Join(repo, dir), filepath.Join(work, dir)); err != nil {
 					t.Fatal(err)
 				}
@@ -150,7 +154,7 @@ func TestREADME(t *testing.T) {
 			}
 			cmd := exec.Command("bash", "-c", script)
 			cmd.Dir = work
-			cmd.Env = append(os.Environ(), "REPO="+repo, "HOME="+work, "TZ=UTC", "LC_ALL=C")
+			cmd.Env = append(os.Environ(), "HOME="+work, "TZ=UTC", "LC_ALL=C")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()

@@ -36,6 +36,21 @@ func TestUsageErrors(t *testing.T) {
 			"virt-failover: lint: flag needs an argument: --format", `hint: "virt-failover lint --help" lists the flags`},
 		{"no-close-name", []string{"status", "--zzzzzzzz"},
 			"virt-failover: status: unknown flag --zzzzzzzz", `hint: "virt-failover status --help" lists the flags`},
+		{"help-unknown-topic", []string{"help", "lnit"},
+			`virt-failover: unknown command "lnit"`, `hint: did you mean "virt-failover lint"?`},
+		{"help-unknown-subtopic", []string{"help", "policy", "chek"},
+			`virt-failover: policy: unknown command "chek"`, `hint: did you mean "virt-failover policy check"?`},
+		{"group-help-unknown-topic", []string{"claims", "help", "relese"},
+			`virt-failover: claims: unknown command "relese"`, `hint: did you mean "virt-failover claims release"?`},
+		// One letter is too little to guess from: -Z is not "did you mean -j?"; -W is -w.
+		{"one-letter-no-guess", []string{"lint", "-Z", "x.xml"},
+			"virt-failover: lint: unknown flag -Z", `hint: "virt-failover lint --help" lists the flags`},
+		{"one-letter-other-case", []string{"pair", "-W", "x.xml"},
+			"virt-failover: pair: unknown flag -W", "hint: did you mean -w?"},
+		{"bool-flag-value", []string{"status", "--json=maybe"},
+			`virt-failover: status: invalid value "maybe" for --json: want true or false`, `hint: "virt-failover status --help" lists the flags`},
+		{"int-flag-value", []string{"lint", "-j", "many", "x.xml"},
+			`virt-failover: lint: invalid value "many" for -j: want a whole number`, `hint: "virt-failover lint --help" lists the flags`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -49,6 +64,9 @@ func TestUsageErrors(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tc.hint+"\n") {
 				t.Errorf("stderr lacks %q:\n%s", tc.hint, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "did you mean") && strings.Contains(tc.hint, "lists the") {
+				t.Errorf("a guess where none is close:\n%s", stderr.String())
 			}
 			if len(lines) > 3 || strings.Contains(stderr.String(), "USAGE:") || stdout.Len() > 0 {
 				t.Errorf("help text printed:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
@@ -80,6 +98,15 @@ func TestHelpListsExitCodes(t *testing.T) {
 		}
 		if !strings.Contains(stdout.String(), "Exit status: 0") || !strings.Contains(stdout.String(), "2 usage or I/O errors") {
 			t.Errorf("%v: help does not list the exit codes:\n%s", args, stdout.String())
+		}
+	}
+	// "help COMMAND..." shows what "COMMAND... --help" shows.
+	for _, path := range [][]string{{}, {"lint"}, {"policy"}, {"policy", "check"}, {"claims", "release"}} {
+		var viaHelp, viaFlag, stderr bytes.Buffer
+		hc := runCLI(context.Background(), append([]string{programName, "help"}, path...), strings.NewReader(""), &viaHelp, &stderr)
+		fc := runCLI(context.Background(), append(append([]string{programName}, path...), "--help"), strings.NewReader(""), &viaFlag, &stderr)
+		if hc != exitOK || fc != exitOK || viaHelp.String() != viaFlag.String() || viaHelp.Len() == 0 {
+			t.Errorf("help %v: exit %d, --help exit %d:\n%s\n--- --help:\n%s\n%s", path, hc, fc, viaHelp.String(), viaFlag.String(), stderr.String())
 		}
 	}
 	var stdout, stderr bytes.Buffer
