@@ -526,8 +526,7 @@ func (s *suite) testPlain(t *testing.T) {
 		}
 	}
 	serial := harness.NewSerial(filepath.Join(s.run, "serial", "plain.log"))
-	g := harness.DefaultGuest(s.img.Kernel, s.img.Initrd, serial.Path)
-	g.Name, g.Plain = "vfo-plain", true
+	g := harness.YardstickGuest(s.img.Kernel, s.img.Initrd, serial.Path)
 	if _, err := s.pair.A.Boot(s.ctx, g, serial); err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,16 @@ func DefaultGuest(kernel, initrd, serialLog string) Guest {
 	}
 }
 
+// YardstickGuest is the guest the failover figures are read against: DefaultGuest with its one
+// virtio NIC left plain (no primary, nothing to fail over), and its own name, MAC and address, so
+// it can run beside the failover guest on the same bridge.
+func YardstickGuest(kernel, initrd, serialLog string) Guest {
+	g := DefaultGuest(kernel, initrd, serialLog)
+	g.Name, g.Plain = "vfo-plain", true
+	g.IP, g.MAC = PlainIP+GuestNet, "52:54:00:5f:00:11"
+	return g
+}
+
 // PlainXML renders the guest's definition before pairing: one virtio NIC, no failover.
 func (g Guest) PlainXML() ([]byte, error) {
 	t, err := template.New("domain").Option("missingkey=error").Parse(domainTemplate)

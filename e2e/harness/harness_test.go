@@ -197,6 +197,33 @@ func TestGuestXML(t *testing.T) {
 	}
 }
 
+// TestYardstickGuestXML: the yardstick guest is not paired, says vfo.plain=1, and shares no name,
+// MAC or address with the failover guest, so both can run on one host's bridge at once.
+func TestYardstickGuestXML(t *testing.T) {
+	f := DefaultGuest("/k", "/i", "/s/guest.log")
+	y := YardstickGuest("/k", "/i", "/s/plain.log")
+	if y.Name == f.Name || y.MAC == f.MAC || y.IP == f.IP {
+		t.Errorf("the yardstick guest shares a name, MAC or address with the failover guest: %+v", y)
+	}
+	xml, err := y.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<name>vfo-plain</name>", "<mac address='52:54:00:5f:00:11'/>", "<model type='virtio'/>",
+		"vfo.ip=198.51.100.11/24 vfo.gw=198.51.100.254 vfo.plain=1", "<source path='/s/plain.log' append='on'/>",
+	} {
+		if !strings.Contains(string(xml), want) {
+			t.Errorf("yardstick XML lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{"<teaming", "failover_pair_id", "e1000e"} {
+		if strings.Contains(string(xml), unwanted) {
+			t.Errorf("yardstick XML has %s:\n%s", unwanted, xml)
+		}
+	}
+}
+
 func TestAsQEMU(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"<domain type='kvm'>\n  <name>a</name>\n</domain>\n", "<domain type='qemu'>\n  <name>a</name>\n</domain>\n"},

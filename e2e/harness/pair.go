@@ -22,6 +22,7 @@ const (
 	BridgeMAC = "02:76:66:00:00:fe"
 	GuestGW   = "198.51.100.254"
 	GuestIP   = "198.51.100.10"
+	PlainIP   = "198.51.100.11" // the yardstick guest's (YardstickGuest), so it can run beside the failover guest
 	GuestNet  = "/24"
 
 	hostUUIDA = "6d3f5c0e-0a0a-4a1e-9e2e-00000000000a"
