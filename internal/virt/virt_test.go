@@ -622,3 +622,40 @@ func TestDialSaysWhatFailed(t *testing.T) {
 		t.Errorf("Dial with an ended context: %v", err)
 	}
 }
+
+// libvirt takes one registration per event and domain filter on a connection; subscribers share
+// it: both get every event, one leaving (or not reading) does not end or hold up the other.
+func TestSubscribersShareOneRegistration(t *testing.T) {
+	h, c := host(t, virttest.New(t), "a", false)
+	slow, err := c.QEMUEvents(ctx(t), dom) // never read until the end
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, leave := context.WithCancel(ctx(t))
+	leaving, err := c.QEMUEvents(lctx, dom, "UNPLUG_PRIMARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staying, err := c.QEMUEvents(ctx(t), dom, "UNPLUG_PRIMARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.EmitQEMU(dom, "UNPLUG_PRIMARY", `{"device-id":"ua-pri0"}`)
+	for _, ch := range []<-chan virt.QEMUEvent{leaving, staying} {
+		if e := <-ch; e.Field("device-id") != "ua-pri0" {
+			t.Errorf("got %+v", e)
+		}
+	}
+	leave()
+	for range leaving {
+	}
+	h.EmitQEMU(dom, "UNPLUG_PRIMARY", `{"device-id":"ua-pri1"}`)
+	if e := <-staying; e.Field("device-id") != "ua-pri1" {
+		t.Errorf("after the other left: %+v", e)
+	}
+	for _, want := range []string{"ua-pri0", "ua-pri1"} {
+		if e := <-slow; e.Field("device-id") != want {
+			t.Errorf("the slow reader got %+v, want %s", e, want)
+		}
+	}
+}

@@ -472,15 +472,23 @@ func (c *client) handle(prog, proc, serial uint32, payload []byte) {
 }
 
 // register adds an event registration (for one domain if hasDom) and returns its callback ID.
-func (c *client) register(r reg, dom wireDomain, hasDom bool) int32 {
+// Like libvirt, it refuses a second registration of the same event (QEMU monitor events: of any
+// name) for the same domain, or for all domains, on one connection.
+func (c *client) register(r reg, dom wireDomain, hasDom bool, out *enc) *rpcError {
 	if hasDom {
 		r.dom = dom.name
 	}
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
+	for _, o := range c.regs {
+		if o.qemu == r.qemu && o.eventID == r.eventID && o.dom == r.dom {
+			return &rpcError{errInvalidArg, "invalid argument: event callback already tracked"}
+		}
+	}
 	c.h.nextCB++
 	c.regs[c.h.nextCB] = r
-	return c.h.nextCB
+	out.i32(c.h.nextCB)
+	return nil
 }
 
 func (c *client) deregister(id int32) {
@@ -495,7 +503,7 @@ func (c *client) qemuCall(proc uint32, d *dec, out *enc) *rpcError {
 		dom, hasDom := d.optDomain()
 		name, _ := d.optStr()
 		d.u32()
-		out.i32(c.register(reg{qemu: true, name: name}, dom, hasDom))
+		return c.register(reg{qemu: true, name: name}, dom, hasDom, out)
 	case qemuProcDomainMonitorEventDeregister:
 		c.deregister(d.i32())
 	default:
@@ -618,7 +626,7 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 	case procConnectDomainEventCallbackRegAny:
 		ev := d.i32()
 		dom, hasDom := d.optDomain()
-		out.i32(c.register(reg{eventID: ev}, dom, hasDom))
+		return c.register(reg{eventID: ev}, dom, hasDom, out)
 	case procConnectDomainEventCallbackDereg:
 		c.deregister(d.i32())
 	default:
@@ -786,7 +794,8 @@ func (h *Host) checkDetach(w wireDomain, alias string, impact virt.Impact) (*dom
 		return nil, rerr
 	}
 	h.logCall("detach %s %s %s", d.name, alias, impact)
-	missing := &rpcError{errDeviceMissing, "device not found: no device found with alias " + alias}
+	// libvirt 9.0's words and code (virDomainDefFindDevice).
+	missing := &rpcError{errInternal, "internal error: no device found with alias " + alias}
 	if impact&virt.Config != 0 {
 		if d.config == nil {
 			return nil, &rpcError{errOperationInvalid, "Requested operation is not valid: cannot modify the persistent configuration of a transient domain"}
