@@ -50,6 +50,9 @@ func Dial(ctx context.Context, uri string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("connect to %s: %w", uri, context.Cause(ctx))
+	}
 	type result struct {
 		l   *libvirt.Libvirt
 		err error

@@ -75,11 +75,11 @@ func (cl *Cluster) Host(name string) *Host {
 	cl.mu.Lock()
 	cl.hosts = append(cl.hosts, h)
 	cl.mu.Unlock()
-	go h.accept()
+	go h.accept(ln)
 	return h
 }
 
-// byURI finds the host a URI names (by its socket).
+// byURI finds the host a URI names (by its socket, or its TCP address).
 func (cl *Cluster) byURI(uri string) *Host {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -89,7 +89,10 @@ func (cl *Cluster) byURI(uri string) *Host {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	for _, h := range cl.hosts {
-		if h.sock == sock {
+		h.mu.Lock()
+		tcp := h.tcp
+		h.mu.Unlock()
+		if sock != "" && h.sock == sock || u.Host != "" && tcp != nil && tcp.Addr().String() == u.Host {
 			return h
 		}
 	}
@@ -115,6 +118,7 @@ type Host struct {
 	cl   *Cluster
 	sock string
 	ln   net.Listener
+	tcp  net.Listener // TCPURI's, guarded by mu
 
 	mu      sync.Mutex
 	doms    map[string]*domain
@@ -128,6 +132,22 @@ type Host struct {
 
 // URI is the libvirt URI clients connect to the host with.
 func (h *Host) URI() string { return "qemu:///system?socket=" + h.sock }
+
+// TCPURI makes the host listen on a TCP port of the loopback address too (as libvirtd's
+// listen_tcp) and returns its qemu+tcp URI.
+func (h *Host) TCPURI() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tcp == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			h.cl.t.Fatal(err)
+		}
+		h.tcp = ln
+		go h.accept(ln)
+	}
+	return "qemu+tcp://" + h.tcp.Addr().String() + "/system"
+}
 
 // Op is an operation a Script applies to.
 type Op string
@@ -348,9 +368,9 @@ type reg struct {
 	name    string // QEMU event name filter ("" for all)
 }
 
-func (h *Host) accept() {
+func (h *Host) accept(ln net.Listener) {
 	for {
-		conn, err := h.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -394,8 +414,12 @@ func (h *Host) stop() {
 			close(d.job.abort)
 		}
 	}
+	tcp := h.tcp
 	h.mu.Unlock()
 	h.ln.Close()
+	if tcp != nil {
+		tcp.Close()
+	}
 	for _, c := range clients {
 		c.conn.Close()
 	}
