@@ -394,6 +394,39 @@ func TestHooksDoNotImportTheLibvirtClient(t *testing.T) {
 	}
 }
 
+// The libvirt client has one importer in the whole module: internal/virt (its tests included).
+// Everything else that talks to libvirt goes through it.
+func TestOnlyInternalVirtImportsTheLibvirtClient(t *testing.T) {
+	const module = "github.com/virt-failover/virt-failover"
+	out, err := exec.Command("go", "list", "-f",
+		"{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var importers []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			if imp == "github.com/digitalocean/go-libvirt" || strings.HasPrefix(imp, "github.com/digitalocean/go-libvirt/") ||
+				strings.HasPrefix(imp, "libvirt.org/go/libvirt") && !strings.HasPrefix(imp, "libvirt.org/go/libvirtxml") {
+				importers = append(importers, fields[0]+" imports "+imp)
+			}
+		}
+	}
+	allowed := module + "/internal/virt "
+	found := false
+	for _, imp := range importers {
+		if strings.HasPrefix(imp, allowed) {
+			found = true
+			continue
+		}
+		t.Errorf("%s: only internal/virt may import the libvirt client", imp)
+	}
+	if !found {
+		t.Errorf("go list shows no import of go-libvirt by internal/virt: the check sees nothing")
+	}
+}
+
 // A hook reads the policy, and finds libvirt's status files, of the tree it is installed in.
 func TestPathsFor(t *testing.T) {
 	const def = "/etc/virt-failover/policy.toml"
