@@ -21,6 +21,7 @@ import (
 type Conn struct {
 	uri string
 	l   *libvirt.Libvirt
+	hub *hub
 }
 
 // The local sockets of libvirt's daemons: the monolithic libvirtd's, else the modular QEMU
@@ -49,6 +50,9 @@ func Dial(ctx context.Context, uri string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("connect to %s: %w", uri, context.Cause(ctx))
+	}
 	type result struct {
 		l   *libvirt.Libvirt
 		err error
@@ -63,7 +67,7 @@ func Dial(ctx context.Context, uri string) (*Conn, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", uri, libvirtError(r.err))
 		}
-		return &Conn{uri: uri, l: r.l}, nil
+		return &Conn{uri: uri, l: r.l, hub: newHub()}, nil
 	case <-ctx.Done():
 		go func() {
 			if r := <-done; r.l != nil {
@@ -115,6 +119,7 @@ func (c *Conn) URI() string { return c.uri }
 
 // Close ends the connection. Event channels of the connection close.
 func (c *Conn) Close() error {
+	defer c.hub.cancel()
 	if err := c.l.Disconnect(); err != nil {
 		return fmt.Errorf("disconnect from %s: %w", c.uri, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -130,41 +129,49 @@ func (l Lifecycle) String() string {
 // Events delivers the domain events of the given kinds (all kinds if none) for one domain, or for
 // every domain when dom is "". The subscription is in place when Events returns, so an action
 // taken afterwards cannot outrun its event. The channel closes when ctx ends or the connection is
-// lost; the caller reads it until then (or cancels ctx).
+// lost; the caller reads it until then (or cancels ctx). A slow reader holds up no one: what it
+// has not read yet waits for it.
 func (c *Conn) Events(ctx context.Context, dom string, kinds ...EventKind) (<-chan Event, error) {
 	if len(kinds) == 0 {
 		kinds = []EventKind{EventLifecycle, EventDeviceAdded, EventDeviceRemoved, EventDeviceRemovalFailed,
 			EventMigrationIteration}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan Event)
-	var wg sync.WaitGroup
+	q := newQueue()
+	var ups []*upstream
 	for _, k := range kinds {
 		id, ok := eventIDs[k]
 		if !ok {
-			cancel()
-			wg.Wait()
+			c.hub.leave(q, ups)
 			return nil, fmt.Errorf("events of %s on %s: unknown event kind %d", domainOrAll(dom), c.uri, int(k))
 		}
-		src, err := c.l.SubscribeEvents(ctx, id, nil)
+		up, err := join(c.hub, upKey{id: id}, q, func(hctx context.Context) (<-chan any, error) {
+			return c.l.SubscribeEvents(hctx, id, nil)
+		})
 		if err != nil {
-			cancel()
-			wg.Wait()
+			c.hub.leave(q, ups)
 			return nil, fmt.Errorf("subscribe to %s events of %s on %s: %w", k, domainOrAll(dom), c.uri, libvirtError(err))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			forward(ctx, src, out, func(raw any) (Event, bool) {
-				e, ok := convertEvent(raw)
-				return e, ok && (dom == "" || e.Domain == dom)
-			})
-		}()
+		ups = append(ups, up)
 	}
+	out := make(chan Event)
 	go func() {
-		wg.Wait()
-		cancel()
-		close(out)
+		defer close(out)
+		defer c.hub.leave(q, ups)
+		for {
+			raw, ok := q.pop(ctx)
+			if !ok {
+				return
+			}
+			e, keep := convertEvent(raw)
+			if !keep || dom != "" && e.Domain != dom {
+				continue
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
 	}()
 	return out, nil
 }
@@ -174,35 +181,6 @@ func domainOrAll(dom string) string {
 		return "all domains"
 	}
 	return dom
-}
-
-// forward relays what src delivers, converted and filtered, to out until src closes or ctx ends.
-// It then reads src to its end: go-libvirt's relay blocks on its send, and closes src only once
-// it sees ctx ended.
-func forward[T, U any](ctx context.Context, src <-chan T, out chan<- U, convert func(T) (U, bool)) {
-	defer func() {
-		for range src {
-		}
-	}()
-	for {
-		select {
-		case raw, ok := <-src:
-			if !ok {
-				return
-			}
-			e, keep := convert(raw)
-			if !keep {
-				continue
-			}
-			select {
-			case out <- e:
-			case <-ctx.Done():
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 func convertEvent(raw any) (Event, bool) {
@@ -258,31 +236,49 @@ func (c *Conn) QEMUEvents(ctx context.Context, dom string, names ...string) (<-c
 	if dom == "" {
 		return nil, fmt.Errorf("QEMU events on %s: no domain named (libvirt relays them per domain)", c.uri)
 	}
-	out := make(chan QEMUEvent)
-	keep := func(e libvirt.DomainEvent) (QEMUEvent, bool) {
-		if len(names) > 0 && !slices.Contains(names, e.Event) {
-			return QEMUEvent{}, false
+	q := newQueue()
+	subscribe := func() (*upstream, error) {
+		d, err := c.lookup(dom)
+		if err != nil {
+			return nil, err
 		}
-		qe := QEMUEvent{Domain: e.Domain.Name, Name: e.Event,
-			Time: time.Unix(int64(e.Seconds), int64(e.Microseconds)*1000)}
-		if len(e.Details) > 0 {
-			// libvirt relays the event's "data" member as JSON (qemuMonitorJSONIOProcessEvent).
-			qe.Data = json.RawMessage(e.Details)
-		}
-		return qe, true
-	}
-	subscribe := func() (<-chan libvirt.DomainEvent, error) {
-		src, err := c.l.SubscribeQEMUEvents(ctx, dom)
+		up, err := join(c.hub, upKey{qemu: true, uuid: d.UUID}, q, func(hctx context.Context) (<-chan libvirt.DomainEvent, error) {
+			return c.l.SubscribeQEMUEvents(hctx, dom)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to QEMU events of %s on %s: %w", dom, c.uri, libvirtError(err))
 		}
-		return src, nil
+		return up, nil
 	}
-	src, err := subscribe()
+	relay := func(up *upstream, out chan<- QEMUEvent) {
+		defer c.hub.leave(q, []*upstream{up})
+		for {
+			raw, ok := q.pop(ctx)
+			if !ok {
+				return
+			}
+			e := raw.(libvirt.DomainEvent)
+			if len(names) > 0 && !slices.Contains(names, e.Event) {
+				continue
+			}
+			qe := QEMUEvent{Domain: e.Domain.Name, Name: e.Event, Time: time.Unix(int64(e.Seconds), int64(e.Microseconds)*1000)}
+			if len(e.Details) > 0 {
+				// libvirt relays the event's "data" member as JSON (qemuMonitorJSONIOProcessEvent).
+				qe.Data = json.RawMessage(e.Details)
+			}
+			select {
+			case out <- qe:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	out := make(chan QEMUEvent)
+	up, err := subscribe()
 	if err == nil {
 		go func() {
 			defer close(out)
-			forward(ctx, src, out, keep)
+			relay(up, out)
 		}()
 		return out, nil
 	}
@@ -298,21 +294,20 @@ func (c *Conn) QEMUEvents(ctx context.Context, dom string, names ...string) (<-c
 	}
 	go func() {
 		defer close(out)
-		src, err := subscribe()
+		up, err := subscribe()
 		for err != nil && errors.Is(err, ErrNoDomain) {
 			if _, ok := <-life; !ok {
 				stop()
 				return
 			}
-			src, err = subscribe()
+			up, err = subscribe()
 		}
 		stop()
 		for range life {
 		}
-		if err != nil {
-			return
+		if err == nil {
+			relay(up, out)
 		}
-		forward(ctx, src, out, keep)
 	}()
 	return out, nil
 }

@@ -133,6 +133,9 @@ func (c *Conn) Migrate(ctx context.Context, dom, destURI string, opts MigrateOpt
 		}
 		return e
 	}
+	if ctx.Err() != nil {
+		return res, fail(false, fmt.Errorf("not started: %w", context.Cause(ctx)))
+	}
 	d, err := c.lookup(dom)
 	if err != nil {
 		return res, fail(false, err)

@@ -622,3 +622,73 @@ func TestDialSaysWhatFailed(t *testing.T) {
 		t.Errorf("Dial with an ended context: %v", err)
 	}
 }
+
+// qemu+tcp goes through go-libvirt's TCP dialer to the daemon's port; a migration can name the
+// destination that way too.
+func TestDialOverTCP(t *testing.T) {
+	cl := virttest.New(t)
+	a := cl.Host("a")
+	if err := a.Add(guestXML(t), false); err != nil {
+		t.Fatal(err)
+	}
+	b := cl.Host("b")
+	c, err := virt.Dial(ctx(t), a.TCPURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.URI() != a.TCPURI() {
+		t.Errorf("URI() = %q", c.URI())
+	}
+	if _, err := c.Migrate(ctx(t), dom, b.TCPURI(), virt.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.State(dom); st != virt.StateRunning {
+		t.Errorf("on b: %v", st)
+	}
+	cctx, cancel := context.WithCancelCause(ctx(t))
+	cancel(errors.New("the operator pressed ^C"))
+	if _, err := c.Migrate(cctx, dom, b.URI(), virt.MigrateOptions{}); err == nil || !strings.Contains(err.Error(), "not started: the operator pressed ^C") {
+		t.Errorf("Migrate with an ended context: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// libvirt takes one registration per event and domain filter on a connection; subscribers share
+// it: both get every event, one leaving (or not reading) does not end or hold up the other.
+func TestSubscribersShareOneRegistration(t *testing.T) {
+	h, c := host(t, virttest.New(t), "a", false)
+	slow, err := c.QEMUEvents(ctx(t), dom) // never read until the end
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, leave := context.WithCancel(ctx(t))
+	leaving, err := c.QEMUEvents(lctx, dom, "UNPLUG_PRIMARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staying, err := c.QEMUEvents(ctx(t), dom, "UNPLUG_PRIMARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.EmitQEMU(dom, "UNPLUG_PRIMARY", `{"device-id":"ua-pri0"}`)
+	for _, ch := range []<-chan virt.QEMUEvent{leaving, staying} {
+		if e := <-ch; e.Field("device-id") != "ua-pri0" {
+			t.Errorf("got %+v", e)
+		}
+	}
+	leave()
+	for range leaving {
+	}
+	h.EmitQEMU(dom, "UNPLUG_PRIMARY", `{"device-id":"ua-pri1"}`)
+	if e := <-staying; e.Field("device-id") != "ua-pri1" {
+		t.Errorf("after the other left: %+v", e)
+	}
+	for _, want := range []string{"ua-pri0", "ua-pri1"} {
+		if e := <-slow; e.Field("device-id") != want {
+			t.Errorf("the slow reader got %+v, want %s", e, want)
+		}
+	}
+}

@@ -75,11 +75,11 @@ func (cl *Cluster) Host(name string) *Host {
 	cl.mu.Lock()
 	cl.hosts = append(cl.hosts, h)
 	cl.mu.Unlock()
-	go h.accept()
+	go h.accept(ln)
 	return h
 }
 
-// byURI finds the host a URI names (by its socket).
+// byURI finds the host a URI names (by its socket, or its TCP address).
 func (cl *Cluster) byURI(uri string) *Host {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -89,7 +89,10 @@ func (cl *Cluster) byURI(uri string) *Host {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	for _, h := range cl.hosts {
-		if h.sock == sock {
+		h.mu.Lock()
+		tcp := h.tcp
+		h.mu.Unlock()
+		if sock != "" && h.sock == sock || u.Host != "" && tcp != nil && tcp.Addr().String() == u.Host {
 			return h
 		}
 	}
@@ -115,6 +118,7 @@ type Host struct {
 	cl   *Cluster
 	sock string
 	ln   net.Listener
+	tcp  net.Listener // TCPURI's, guarded by mu
 
 	mu      sync.Mutex
 	doms    map[string]*domain
@@ -128,6 +132,22 @@ type Host struct {
 
 // URI is the libvirt URI clients connect to the host with.
 func (h *Host) URI() string { return "qemu:///system?socket=" + h.sock }
+
+// TCPURI makes the host listen on a TCP port of the loopback address too (as libvirtd's
+// listen_tcp) and returns its qemu+tcp URI.
+func (h *Host) TCPURI() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tcp == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			h.cl.t.Fatal(err)
+		}
+		h.tcp = ln
+		go h.accept(ln)
+	}
+	return "qemu+tcp://" + h.tcp.Addr().String() + "/system"
+}
 
 // Op is an operation a Script applies to.
 type Op string
@@ -348,9 +368,9 @@ type reg struct {
 	name    string // QEMU event name filter ("" for all)
 }
 
-func (h *Host) accept() {
+func (h *Host) accept(ln net.Listener) {
 	for {
-		conn, err := h.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -394,8 +414,12 @@ func (h *Host) stop() {
 			close(d.job.abort)
 		}
 	}
+	tcp := h.tcp
 	h.mu.Unlock()
 	h.ln.Close()
+	if tcp != nil {
+		tcp.Close()
+	}
 	for _, c := range clients {
 		c.conn.Close()
 	}
@@ -472,15 +496,23 @@ func (c *client) handle(prog, proc, serial uint32, payload []byte) {
 }
 
 // register adds an event registration (for one domain if hasDom) and returns its callback ID.
-func (c *client) register(r reg, dom wireDomain, hasDom bool) int32 {
+// Like libvirt, it refuses a second registration of the same event (QEMU monitor events: of any
+// name) for the same domain, or for all domains, on one connection.
+func (c *client) register(r reg, dom wireDomain, hasDom bool, out *enc) *rpcError {
 	if hasDom {
 		r.dom = dom.name
 	}
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
+	for _, o := range c.regs {
+		if o.qemu == r.qemu && o.eventID == r.eventID && o.dom == r.dom {
+			return &rpcError{errInvalidArg, "invalid argument: event callback already tracked"}
+		}
+	}
 	c.h.nextCB++
 	c.regs[c.h.nextCB] = r
-	return c.h.nextCB
+	out.i32(c.h.nextCB)
+	return nil
 }
 
 func (c *client) deregister(id int32) {
@@ -495,7 +527,7 @@ func (c *client) qemuCall(proc uint32, d *dec, out *enc) *rpcError {
 		dom, hasDom := d.optDomain()
 		name, _ := d.optStr()
 		d.u32()
-		out.i32(c.register(reg{qemu: true, name: name}, dom, hasDom))
+		return c.register(reg{qemu: true, name: name}, dom, hasDom, out)
 	case qemuProcDomainMonitorEventDeregister:
 		c.deregister(d.i32())
 	default:
@@ -618,7 +650,7 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 	case procConnectDomainEventCallbackRegAny:
 		ev := d.i32()
 		dom, hasDom := d.optDomain()
-		out.i32(c.register(reg{eventID: ev}, dom, hasDom))
+		return c.register(reg{eventID: ev}, dom, hasDom, out)
 	case procConnectDomainEventCallbackDereg:
 		c.deregister(d.i32())
 	default:
@@ -786,7 +818,8 @@ func (h *Host) checkDetach(w wireDomain, alias string, impact virt.Impact) (*dom
 		return nil, rerr
 	}
 	h.logCall("detach %s %s %s", d.name, alias, impact)
-	missing := &rpcError{errDeviceMissing, "device not found: no device found with alias " + alias}
+	// libvirt 9.0's words and code (virDomainDefFindDevice).
+	missing := &rpcError{errInternal, "internal error: no device found with alias " + alias}
 	if impact&virt.Config != 0 {
 		if d.config == nil {
 			return nil, &rpcError{errOperationInvalid, "Requested operation is not valid: cannot modify the persistent configuration of a transient domain"}

@@ -76,7 +76,6 @@ const (
 	errArgumentUnsupported = 74
 	errOperationAborted    = 78
 	errNoDomainMetadata    = 80
-	errDeviceMissing       = 99
 	errSystem              = 38
 )
 
