@@ -581,6 +581,19 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 		}
 		out.i32(dm.state)
 		out.i32(dm.reason)
+	case procDomainIsPersistent:
+		w := d.domain()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		dm, err := h.domain(w)
+		if err != nil {
+			return err
+		}
+		if dm.config != nil {
+			out.i32(1)
+		} else {
+			out.i32(0)
+		}
 	case procDomainGetXMLDesc:
 		w := d.domain()
 		flags := d.u32()
