@@ -26,10 +26,11 @@ type Record struct {
 	Policy     string   `json:"policy,omitempty"`
 	PID        int      `json:"pid"`
 	Version    string   `json:"version,omitempty"`
-	Claims     []string `json:"claims,omitempty"`   // pool claims taken or confirmed: "POOL: RESOURCE for DOMAIN ALIAS (STATE)"
-	Releases   []string `json:"releases,omitempty"` // pool claims freed
-	Actions    []string `json:"actions,omitempty"`  // host changes, like a VF's MAC
-	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
+	Claims     []string `json:"claims,omitempty"`     // pool claims taken or confirmed: "POOL: RESOURCE for DOMAIN ALIAS (STATE)"
+	Releases   []string `json:"releases,omitempty"`   // pool claims freed
+	Actions    []string `json:"actions,omitempty"`    // host changes, like a VF's MAC
+	Lint       []string `json:"lint,omitempty"`       // lint errors at prepare: "VF007 NAME line N: MESSAGE"
+	WorkerPID  int      `json:"worker_pid,omitempty"` // the replug worker the hook started (started)
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -52,6 +53,7 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Releases:   out.releases,
 		Actions:    out.actions,
 		Lint:       out.lint,
+		WorkerPID:  out.worker,
 	}
 	if rec.Message == "" {
 		rec.Message = out.message

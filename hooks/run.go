@@ -49,6 +49,11 @@ type Options struct {
 	Version string
 	// VFMAC programs the MAC of a plain <hostdev> primary's VF (default vfmac.Netlink).
 	VFMAC vfmac.Setter
+	// Hostname is this host's name as parked records name it (default: the hostname).
+	Hostname string
+	// Worker is the program the replug worker runs as and its first arguments (argv[0] included);
+	// the hook adds the worker's own (worker.go). Default: this executable, as "virt-failover".
+	Worker []string
 }
 
 // Decision is what the hook did with one invocation.
@@ -76,7 +81,7 @@ type opSpec struct {
 var ops = map[string]opSpec{
 	"prepare":   {onError: true, decide: decidePrepare},
 	"start":     {},
-	"started":   {},
+	"started":   {decide: decideStarted},
 	"stopped":   {},
 	"release":   {decide: decideRelease},
 	"migrate":   {filter: true, onError: true, decide: decideIncoming},
@@ -97,6 +102,7 @@ type outcome struct {
 	actions  []string // host changes (VF MACs)
 	lint     []string // lint errors found at prepare
 	message  string   // a note for the log when there is no reason
+	worker   int      // the pid of the replug worker started (started only)
 }
 
 type run struct {

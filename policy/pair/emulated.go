@@ -2,6 +2,7 @@ package pair
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/beevik/etree"
@@ -41,8 +42,9 @@ func (p *planner) checkNoAssigned(nics []*nicPrimary, stores []*storePrimary) er
 			"--emulated-primary is for a domain without a failover pair, and this one has %s teaming with '%s'", nics[0].label, p.persistentOf(nics[0]))
 	case len(nics) > 0:
 		first, what = nics[0].el, nics[0].label
-	case len(stores) > 0:
-		first, what = stores[0].el, "hostdev "+stores[0].hd.Source
+	case slices.ContainsFunc(stores, func(s *storePrimary) bool { return s.hd != nil }):
+		i := slices.IndexFunc(stores, func(s *storePrimary) bool { return s.hd != nil })
+		first, what = stores[i].el, "hostdev "+stores[i].hd.Source
 	default:
 		for _, h := range p.dom.Hostdevs {
 			if h.Type == "pci" {
@@ -146,7 +148,7 @@ func (p *planner) pairEmulatedNew() error {
 	if mac == "" {
 		mac, derived = p.newMAC("emulated:"+strconv.Itoa(indexOf(p.dom.NICs, sby))), true
 	}
-	if err := p.completeStandby(sby.El, sby, mac, derived, sbyAlias, sbyAliasNew, &changes); err != nil {
+	if err := p.completeStandby(sby.El, sby, mac, derived, sbyAlias, sbyAliasNew, false, &changes); err != nil {
 		return err
 	}
 
@@ -211,7 +213,7 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 	if mac == "" {
 		mac, derived = p.newMAC("emulated:"+strconv.Itoa(indexOf(p.dom.NICs, sbyNIC))), true
 	}
-	if err := p.completeStandby(sby, sbyNIC, mac, derived, sbyAlias, false, &changes); err != nil {
+	if err := p.completeStandby(sby, sbyNIC, mac, derived, sbyAlias, false, false, &changes); err != nil {
 		return err
 	}
 	if priNIC.MAC == "" {
