@@ -245,13 +245,8 @@ func (p *planner) run() error {
 	if err := p.pairNICs(nics, recs); err != nil {
 		return err
 	}
-	switch {
-	case p.opt.EmulatedPrimary && p.opt.Bond:
-		if err := p.pairEmulatedBondNew(recs); err != nil {
-			return err
-		}
-	case p.opt.EmulatedPrimary:
-		if err := p.pairEmulatedNew(); err != nil {
+	if p.opt.EmulatedPrimary {
+		if err := p.pairEmulatedNew(p.opt.Bond); err != nil {
 			return err
 		}
 	}
