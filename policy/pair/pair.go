@@ -211,6 +211,12 @@ func (p *planner) run() error {
 			p.macs[n.MAC] = true
 		}
 	}
+	// So does a parked NIC's MAC.
+	for _, pk := range p.dom.Parked {
+		if mac, ok := policy.NormalMAC(policy.AttrOf(policy.DeviceChild(pk.Device, "mac"), "address")); ok && pk.Device != nil {
+			p.macs[mac] = true
+		}
+	}
 	if ifs := p.devicesNamed("interface"); len(ifs) > 0 {
 		p.standbyAnchor = ifs[len(ifs)-1]
 	}
