@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/racegate"
+	"github.com/virt-failover/virt-failover/internal/shell/shelltest"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
 	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
 )
@@ -288,6 +290,27 @@ func TestPrepareRefusesAResourceThisHostDoesNotHave(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "refused: interface ua-pri0 uses VF 0000:03:02.1 of pool 'fabric', which is claimed by db-01 (ua-pri0)\n") ||
 		!strings.Contains(r.stderr, "VF 0000:03:02.2 is free") {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// The virsh edit hint passes the domain's name to virsh as one word: a pasted hint never runs what
+// a name holds.
+func TestPrepareHintQuotesTheDomain(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	for _, name := range shelltest.HostileNames {
+		dom := bytes.Replace(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), []byte("<name>web-01</name>"),
+			[]byte("<name>"+strings.ReplaceAll(name, "'", "&apos;")+"</name>"), 1)
+		r := pe.hook(name, "prepare", "begin", dom, false)
+		m := regexp.MustCompile(`(?m)^virt-failover: hint: .*: run "(virsh edit .*)" and set `).FindStringSubmatch(r.stderr)
+		if r.code != 1 || m == nil {
+			t.Fatalf("%q: code %d stderr %q", name, r.code, r.stderr)
+		}
+		if got := shelltest.Paste(t, pe.root, m[1], "virsh"); len(got) != 2 || got[0] != "edit" || got[1] != name {
+			t.Errorf("%q: the hint's %s runs virsh with %q", name, m[1], got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(pe.root, "ran")); err == nil {
+		t.Error("a pasted hint ran the command inside a name")
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/shell"
 )
 
 func claimsCommand() *cli.Command {
@@ -36,8 +38,15 @@ func claimsCommand() *cli.Command {
 					dom := cmd.Args().First()
 					gone, err := claims.ReleaseClaims(h.pol, h.statusDir, dom, cmd.Bool("force"))
 					if errors.Is(err, claims.ErrRunning) {
+						force := []string{programName, "claims", "release"}
+						for _, f := range []string{"policy", "root"} {
+							if cmd.IsSet(f) {
+								force = append(force, "--"+f, shell.Quote(cmd.String(f)))
+							}
+						}
+						force = append(force, "--force", shell.Quote(dom))
 						return &cliError{err: fmt.Errorf("claims release: %w", err), code: exitFailed,
-							hints: []string{"its claims say what it uses; another guest could be given it. Use --force if libvirt is wrong"}}
+							hints: []string{"its claims say what it uses; another guest could be given it. If libvirt is wrong: " + strings.Join(force, " ")}}
 					}
 					if err != nil {
 						return &cliError{err: err, code: exitFailed}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/shell"
 	"github.com/virt-failover/virt-failover/internal/sysfs"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
@@ -368,7 +369,7 @@ func (h *Host) prepareRefusal(v *view, s *Subject, dev *policy.PoolDevice, why s
 			`hint: "virt-failover status" lists the claims; free one or add resources to the pool in `+h.Pol.Source)
 	}
 	return refuse(why,
-		fmt.Sprintf(`hint: %s is free in pool '%s': run "virsh edit %s" and set %s`, dev.Describe(free.Name), dev.Pool, shellQuote(s.Name), dev.SourceFix(free.Name)),
+		fmt.Sprintf(`hint: %s is free in pool '%s': run "virsh edit %s" and set %s`, dev.Describe(free.Name), dev.Pool, shell.Quote(s.Name), dev.SourceFix(free.Name)),
 		"hint: a definition copied from another host (virsh migrate --persistent) keeps that host's resources")
 }
 
@@ -456,19 +457,4 @@ func ProgramMACs(set vfmac.Setter, jobs []MACJob) ([]string, *Refusal) {
 // Line renders a claim for the log.
 func Line(c ledger.Claim) string {
 	return fmt.Sprintf("%s: %s for %s %s (%s)", c.Pool, c.Resource, c.Domain, c.Alias, c.State)
-}
-
-// shellQuote quotes a domain name for a command line a person pastes.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.+:@%/=,", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
