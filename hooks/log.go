@@ -30,6 +30,9 @@ type Record struct {
 	Releases   []string `json:"releases,omitempty"` // pool claims freed
 	Actions    []string `json:"actions,omitempty"`  // host changes, like a VF's MAC
 	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
+	// Reaped are other domains' claims the call's transaction freed because their domain no longer
+	// runs here: "POOL: RESOURCE for DOMAIN ALIAS (STATE): WHY".
+	Reaped []string `json:"reaped,omitempty"`
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -52,6 +55,7 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Releases:   out.releases,
 		Actions:    out.actions,
 		Lint:       out.lint,
+		Reaped:     out.reaped,
 	}
 	if rec.Message == "" {
 		rec.Message = out.message

@@ -211,6 +211,7 @@ func TestMigrateRefusesWhenThePoolIsExhausted(t *testing.T) {
 	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.2", "interface"), false); r.code != 0 {
 		t.Fatalf("db-01 prepare: %s", r.stderr)
 	}
+	pe.running("db-01", uuidDB, "") // it started: its claim is never reaped
 	if r := pe.hook("app-01", "migrate", "begin", vfDomain("app-01", "uuid-app", "0000:81:10.0", "interface"), false); r.code != 0 {
 		t.Fatalf("app-01 migrate: %s", r.stderr)
 	}
@@ -620,17 +621,7 @@ func TestHeldLedgerLockHasADeadline(t *testing.T) {
 	if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(pe.state, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(pe.state, "claims.lock"), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	defer pe.holdLock()()
 	start := time.Now()
 	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
 	if waited := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "held by another process for more than 300ms") || waited > 5*time.Second {
@@ -668,5 +659,79 @@ func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
 	}
 	if rec := pe.last(); rec.Decision != Refuse || len(rec.Releases) != 1 {
 		t.Errorf("log record %+v", rec)
+	}
+}
+
+// holdLock takes the ledger's lock as another process would, until the returned function runs.
+func (pe *poolEnv) holdLock() func() {
+	pe.t.Helper()
+	if err := os.MkdirAll(pe.state, 0o750); err != nil {
+		pe.t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(pe.state, "claims.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		pe.t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		pe.t.Fatal(err)
+	}
+	return func() { f.Close() }
+}
+
+// A release that could not take the ledger's lock exits 0 and leaves its claim behind. The next
+// transaction reaps it once its domain no longer runs here and the claim is older than claim_ttl
+// (a younger one may be a domain starting: libvirt writes its status file after prepare), keeps an
+// incoming migration's pending claim within its TTL, and the log says which claim, whose and why.
+func TestLeftClaimIsReapedAtTheNextTransaction(t *testing.T) {
+	pe := newPoolEnv(t, "lock_timeout = \"200ms\"\n"+fabricPF)
+	t0 := pe.now
+	// 03:02.0 is bound to vfio-pci with no guest. db-01 starts on 03:02.1 and runs.
+	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false); r.code != 0 {
+		t.Fatalf("db-01 prepare: %s", r.stderr)
+	}
+	pe.running("db-01", uuidDB, "")
+	// 11 minutes on, app-01 migrates in (pending on 03:02.2) and db-02 starts on 03:02.3, its status
+	// file not written yet.
+	pe.now = t0.Add(11 * time.Minute)
+	if r := pe.hook("app-01", "migrate", "begin", vfDomain("app-01", "uuid-app", "0000:81:10.0", "interface"), false); r.code != 0 ||
+		!strings.Contains(r.stdout, "function='0x2'") {
+		t.Fatalf("app-01 migrate: %d %s", r.code, r.stderr)
+	}
+	if r := pe.hook("db-02", "prepare", "begin", vfDomain("db-02", "uuid-db-02", "0000:03:02.3", "interface"), false); r.code != 0 {
+		t.Fatalf("db-02 prepare: %s", r.stderr)
+	}
+	// db-01 stops: libvirt removes its status file, and its release cannot take the lock.
+	if err := os.Remove(filepath.Join(pe.status, "db-01.xml")); err != nil {
+		t.Fatal(err)
+	}
+	unlock := pe.holdLock()
+	r := pe.hook("db-01", "release", "end", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false)
+	unlock()
+	if r.code != 0 || !strings.Contains(r.stderr, "ignored: the release operation never fails") || len(pe.claims()) != 3 {
+		t.Fatalf("release under a held lock: code %d stderr %q claims %+v", r.code, r.stderr, pe.claims())
+	}
+	// The next transaction, web-01's incoming migration, reaps db-01's claim and gets its VF; its
+	// dry run says so first, and changes nothing.
+	pe.now = t0.Add(12 * time.Minute)
+	wantReaped := "fabric: 0000:03:02.1 for db-01 ua-pri0 (confirmed): db-01 does not run on this host (no status file in " + pe.status +
+		") and no release freed its claim, confirmed 12m ago"
+	r = pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), true)
+	if r.code != 0 || !strings.Contains(r.stdout, "\ndry run: would reap "+wantReaped+"\n") || len(pe.claims()) != 3 {
+		t.Fatalf("dry run: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
+	if r.code != 0 || !strings.Contains(r.stdout, "bus='0x03' slot='0x02' function='0x1'") {
+		t.Fatalf("web-01 migrate: code %d stderr %q", r.code, r.stderr)
+	}
+	var got []string
+	for _, c := range pe.claims() {
+		got = append(got, fmt.Sprintf("%s %s %s", c.Domain, c.Resource, c.State))
+	}
+	want := []string{"app-01 0000:03:02.2 pending", "db-02 0000:03:02.3 confirmed", "web-01 0000:03:02.1 pending"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("claims %q, want %q", got, want)
+	}
+	if reaped := pe.last().Reaped; len(reaped) != 1 || reaped[0] != wantReaped {
+		t.Errorf("log reaped %q, want [%q]", reaped, wantReaped)
 	}
 }

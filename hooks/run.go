@@ -95,6 +95,7 @@ type outcome struct {
 	claims   []string // claims taken or confirmed
 	releases []string // claims freed
 	actions  []string // host changes (VF MACs)
+	reaped   []string // other domains' claims freed: their domain no longer runs here
 	lint     []string // lint errors found at prepare
 	message  string   // a note for the log when there is no reason
 }
@@ -151,6 +152,9 @@ func Run(inv Invocation, opts Options) int {
 		}
 		for _, c := range out.releases {
 			fmt.Fprintf(opts.Stdout, "dry run: would release %s\n", c)
+		}
+		for _, c := range out.reaped {
+			fmt.Fprintf(opts.Stdout, "dry run: would reap %s\n", c)
 		}
 		for _, a := range out.actions {
 			fmt.Fprintf(opts.Stdout, "dry run: %s\n", a)
@@ -270,7 +274,7 @@ func (r *run) finish(spec opSpec, out *outcome) int {
 				}
 			}
 			*out = outcome{decision: Refuse, reason: fmt.Sprintf("writing the rewritten definition: %v", err), changes: out.changes,
-				releases: rel.releases}
+				releases: rel.releases, reaped: append(out.reaped, rel.reaped...)}
 			fail = true
 			break
 		}

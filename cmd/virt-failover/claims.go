@@ -103,7 +103,10 @@ func claimsCommand() *cli.Command {
 			},
 			{
 				Name:  "prune",
-				Usage: "remove stale claims (an earlier boot) and expired pending ones",
+				Usage: "remove stale claims (an earlier boot), expired pending ones, and those of guests that no longer run here",
+				Description: "A claim of a guest with no status file in libvirt's status directory is removed once it is older\n" +
+					"than [state] claim_ttl (a younger one may be a guest starting); the hook does the same at each\n" +
+					"transaction. A pending claim of an incoming migration within its TTL is kept.",
 				Flags: []cli.Flag{policyFlag(), rootFlag()},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					if cmd.Args().Present() {
@@ -113,11 +116,26 @@ func claimsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					gone, err := claims.PruneClaims(h.pol, time.Now())
+					running := claims.LoadRunning(h.statusDir)
+					gone, err := claims.PruneClaims(h.pol, running, time.Now())
 					if err != nil {
 						return &cliError{err: err, code: exitFailed}
 					}
-					printClaims(cmd, "pruned", gone, "nothing to prune")
+					w := cmd.Root().Writer
+					for _, r := range gone {
+						c := r.Claim
+						fmt.Fprintf(w, "pruned %s: %s for %s %s (%s, %s old): %s\n", c.Pool, c.Resource, c.Domain, c.Alias, c.State, claims.Age(time.Since(c.Time)), r.Why)
+					}
+					if len(gone) == 0 {
+						fmt.Fprintln(w, "nothing to prune")
+					}
+					if !running.Complete() {
+						why := "it does not exist"
+						if running.Err != nil {
+							why = running.Err.Error()
+						}
+						fmt.Fprintf(w, "warning: libvirt's status directory %s cannot tell which guests run (%s): the claims of guests that may have stopped were kept\n", running.Dir, why)
+					}
 					return nil
 				},
 			},
