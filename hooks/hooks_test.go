@@ -92,12 +92,12 @@ func (e *env) run(op, subop string, stdin []byte) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", op, subop, "-"}, Options{
-		PolicyPath:  e.policy,
-		LogFile:     e.log,
-		Stdin:       bytes.NewReader(stdin),
-		Stdout:      &out,
-		Stderr:      &errb,
-		ReadTimeout: 5 * time.Second,
+		PolicyPath: e.policy,
+		LogFile:    e.log,
+		Stdin:      bytes.NewReader(stdin),
+		Stdout:     &out,
+		Stderr:     &errb,
+		Timeout:    5 * time.Second,
 	})
 	return result{code, out.String(), errb.String()}
 }
@@ -300,7 +300,7 @@ func TestStalledInputTimesOut(t *testing.T) {
 	defer pw.Close()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "prepare", "begin", "-"}, Options{
-		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, Timeout: 50 * time.Millisecond,
 	})
 	if code != 1 || !strings.Contains(errb.String(), "no end of input within 50ms") {
 		t.Fatalf("code %d stderr %q", code, errb.String())
@@ -317,7 +317,7 @@ func TestStalledPipeTimesOut(t *testing.T) {
 	defer pw.Close()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
-		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, Timeout: 50 * time.Millisecond,
 	})
 	if code != 1 || !strings.Contains(errb.String(), "no end of input") {
 		t.Fatalf("code %d stderr %q", code, errb.String())
@@ -456,7 +456,7 @@ func TestStalledBlockingPipeTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := readInput(r, 1<<20, 100*time.Millisecond)
+	_, err := readInput(r, 1<<20, time.Now().Add(100*time.Millisecond), 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no end of input within 100ms") {
 		t.Fatalf("err %v", err)
 	}
@@ -471,7 +471,7 @@ func TestStalledBlockingPipeTimesOut(t *testing.T) {
 	r2, w2 := os.NewFile(uintptr(fds2[0]), "stdin"), os.NewFile(uintptr(fds2[1]), "w")
 	defer r2.Close()
 	go func() { w2.Write([]byte("<domain/>")); w2.Close() }()
-	b, err := readInput(r2, 1<<20, 5*time.Second)
+	b, err := readInput(r2, 1<<20, time.Now().Add(5*time.Second), 5*time.Second)
 	if err != nil || string(b) != "<domain/>" {
 		t.Fatalf("%q, %v", b, err)
 	}

@@ -16,6 +16,7 @@ func (r *run) ledger() *ledger.Ledger {
 	l := ledger.Open(r.pol.State.Dir)
 	l.Now = r.opts.Now
 	l.LockTimeout = r.pol.State.LockTimeout
+	l.Deadline = r.deadline
 	return l
 }
 
@@ -73,7 +74,9 @@ func (r *run) carry(rp reaper, make func(claims.Snapshot) (claims.Plan, error)) 
 		}
 		return pd, err
 	}
+	r.at("waiting for the claims ledger's lock " + l.LockPath())
 	err := l.Update(func(tx *ledger.Tx) error {
+		r.at("planning the claims")
 		if err := reap(tx); err != nil {
 			return err
 		}
@@ -88,12 +91,14 @@ func (r *run) carry(rp reaper, make func(claims.Snapshot) (claims.Plan, error)) 
 		if pd.taken, pd.released, err = claims.Apply(tx, p); err != nil {
 			return err
 		}
+		r.at("programming VF MACs")
 		done, rf := claims.ProgramMACs(r.opts.VFMAC, p.MACs)
 		pd.actions = done
 		if rf != nil {
 			pd.plan.Refusal = rf
 			return errRefused
 		}
+		r.at("writing the claims ledger " + l.Path())
 		return nil
 	})
 	if errors.Is(err, errRefused) {
@@ -166,6 +171,7 @@ func (r *run) releaseClaims(uuid string) outcome {
 	if _, err := os.Stat(r.ledger().Path()); err != nil {
 		return outcome{decision: Pass} // no ledger, nothing to free
 	}
+	r.at("reading libvirt's status files")
 	rp := reaper{claims.LoadRunning(r.opts.Paths.StatusDir()), uuid}
 	pd, err := r.carry(rp, func(snap claims.Snapshot) (claims.Plan, error) { return claims.PlanRelease(uuid, snap), nil })
 	if err != nil {
@@ -176,5 +182,6 @@ func (r *run) releaseClaims(uuid string) outcome {
 
 // subject loads the host's pools for a domain that uses them; nil when it uses none.
 func (r *run) subject(dom *policy.Domain) (*claims.Host, *claims.Subject) {
+	r.at("reading the host's pools (sysfs) and libvirt's status files")
 	return claims.Load(r.pol, r.opts.Paths.StatusDir(), dom, r.inv.Object)
 }

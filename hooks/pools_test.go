@@ -19,6 +19,7 @@ import (
 	"github.com/virt-failover/virt-failover/internal/racegate"
 	"github.com/virt-failover/virt-failover/internal/shell/shelltest"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
+	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
 )
 
@@ -56,7 +57,7 @@ func (pe *poolEnv) hook(dom, op, subop string, stdin []byte, dry bool) result {
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", dom, op, subop, "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
+		Timeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
 		Now: func() time.Time { return pe.now },
 	})
 	return result{code, out.String(), errb.String()}
@@ -608,19 +609,27 @@ func TestUnrecordedPairUsesTheDefaultPool(t *testing.T) {
 	}
 }
 
+// setKey adds a key to a table of the policy newPoolEnv wrote ([host] or [state]).
+func (pe *poolEnv) setKey(table, line string) {
+	pe.t.Helper()
+	body, err := os.ReadFile(pe.policy)
+	if err != nil {
+		pe.t.Fatal(err)
+	}
+	head := []byte("[" + table + "]\n")
+	if !bytes.Contains(body, head) {
+		pe.t.Fatalf("the policy has no %s", head)
+	}
+	if err := os.WriteFile(pe.policy, bytes.Replace(body, head, append(head, line+"\n"...), 1), 0o644); err != nil {
+		pe.t.Fatal(err)
+	}
+}
+
 // A ledger lock held by a stuck process bounds the hook's wait by [state] lock_timeout: an incoming
 // migration is refused (on_error), a reconnect logs it and exits 0, so libvirtd is never held.
 func TestHeldLedgerLockHasADeadline(t *testing.T) {
 	pe := newPoolEnv(t, fabricPF)
-	// newPoolEnv writes the [state] table: the key goes into it.
-	body, err := os.ReadFile(pe.policy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body = bytes.Replace(body, []byte("[state]\n"), []byte("[state]\nlock_timeout = \"300ms\"\n"), 1)
-	if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pe.setKey("state", `lock_timeout = "300ms"`)
 	defer pe.holdLock()()
 	start := time.Now()
 	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
@@ -648,7 +657,7 @@ func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
 	var errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface")),
-		Stdout: failingWriter{}, Stderr: &errb, ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
+		Stdout: failingWriter{}, Stderr: &errb, Timeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
 		Now: func() time.Time { return pe.now },
 	})
 	if code != 1 || !strings.Contains(errb.String(), "refused: writing the rewritten definition: no space left on device") {
@@ -683,7 +692,8 @@ func (pe *poolEnv) holdLock() func() {
 // (a younger one may be a domain starting: libvirt writes its status file after prepare), keeps an
 // incoming migration's pending claim within its TTL, and the log says which claim, whose and why.
 func TestLeftClaimIsReapedAtTheNextTransaction(t *testing.T) {
-	pe := newPoolEnv(t, "lock_timeout = \"200ms\"\n"+fabricPF)
+	pe := newPoolEnv(t, fabricPF)
+	pe.setKey("state", `lock_timeout = "200ms"`)
 	t0 := pe.now
 	// 03:02.0 is bound to vfio-pci with no guest. db-01 starts on 03:02.1 and runs.
 	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false); r.code != 0 {
@@ -734,4 +744,102 @@ func TestLeftClaimIsReapedAtTheNextTransaction(t *testing.T) {
 	if reaped := pe.last().Reaped; len(reaped) != 1 || reaped[0] != wantReaped {
 		t.Errorf("log reaped %q, want [%q]", reaped, wantReaped)
 	}
+}
+
+// stuckMAC is a PF that never answers (a netlink call that hangs) until release is closed.
+type stuckMAC struct{ release, returned chan struct{} }
+
+func (s stuckMAC) SetMAC(string, int, vfmac.MAC) error {
+	<-s.release
+	close(s.returned)
+	return nil
+}
+
+// hookWithin runs the hook with a whole-call deadline, failing the test if the call outlives it
+// by far.
+func (pe *poolEnv) hookWithin(timeout time.Duration, mac vfmac.Setter, dom, op string, stdin []byte) (result, time.Duration) {
+	pe.t.Helper()
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		done <- Run(Invocation{"qemu", dom, op, "begin", "-"}, Options{
+			PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
+			Timeout: timeout, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: mac, Now: func() time.Time { return pe.now },
+		})
+	}()
+	select {
+	case code := <-done:
+		return result{code, out.String(), errb.String()}, time.Since(start)
+	case <-time.After(timeout + 10*time.Second):
+		pe.t.Fatalf("%s %s: still running %v after its %v deadline", dom, op, time.Since(start)-timeout, timeout)
+	}
+	return result{}, 0
+}
+
+// The whole call has one deadline: reading, parsing, planning and the ledger. Past it the hook
+// follows on_error at migrate, restore and prepare and exits 0 at reconnect and release, and logs
+// why; a transaction still running then writes nothing. The ledger's lock_timeout fits inside it.
+func TestWholeCallHasADeadline(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name, policy string
+		code         int
+		verb         string
+	}{
+		{"on-error-refuse", "refuse", 1, "refused"},
+		{"on-error-pass", "pass", 0, `error (ignored: [host] on_error = "pass")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pe := newPoolEnv(t, fabricPF)
+			pe.setKey("host", "on_error = \""+tc.policy+"\"")
+			mac := stuckMAC{make(chan struct{}), make(chan struct{})}
+			r, took := pe.hookWithin(deadline, mac, "web-01", "migrate", vfDomain("web-01", uuidWeb, "0000:81:10.0", "hostdev"))
+			close(mac.release)
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			want := "virt-failover: qemu web-01 migrate begin: " + tc.verb + ": deadline: the hook did not finish within 300ms (it was programming VF MACs)"
+			if r.code != tc.code || r.stdout != "" || first != want {
+				t.Fatalf("code %d after %v, stdout %q, first stderr line\n got %q\nwant %q", r.code, took, r.stdout, first, want)
+			}
+			if rec := pe.last(); rec.Decision != Error || !strings.HasPrefix(rec.Message, "deadline: ") {
+				t.Errorf("log record %+v", rec)
+			}
+			// The transaction the stuck PF held goes on once it answers, and writes nothing.
+			<-mac.returned
+			time.Sleep(100 * time.Millisecond)
+			if c := pe.claims(); len(c) != 0 {
+				t.Errorf("claims written after the deadline: %+v", c)
+			}
+		})
+	}
+	t.Run("lock-timeout-inside-the-deadline", func(t *testing.T) {
+		pe := newPoolEnv(t, fabricPF)
+		pe.setKey("state", "lock_timeout = \"30s\"")
+		defer pe.holdLock()()
+		for _, tc := range []struct {
+			op   string
+			code int
+			verb string
+		}{
+			{"migrate", 1, "refused"},
+			{"reconnect", 0, "error (ignored: the reconnect operation never fails)"},
+			{"release", 0, "error (ignored: the release operation never fails)"},
+		} {
+			if tc.op == "release" {
+				if err := os.WriteFile(filepath.Join(pe.state, "claims.json"), []byte(`{"version": 1, "claims": []}`), 0o640); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, took := pe.hookWithin(deadline, pe.mac, "web-01", tc.op, vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"))
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			want := "virt-failover: qemu web-01 " + tc.op + " begin: " + tc.verb + ": deadline: the hook did not finish within 300ms (it was waiting for the claims ledger's lock " +
+				filepath.Join(pe.state, "claims.lock") + ")"
+			if r.code != tc.code || first != want || took > 5*time.Second {
+				t.Errorf("%s: code %d after %v, first stderr line\n got %q\nwant %q", tc.op, r.code, took, first, want)
+			}
+			if rec := pe.last(); rec.Op != tc.op || rec.Decision != Error || !strings.HasPrefix(rec.Message, "deadline: ") {
+				t.Errorf("%s: log record %+v", tc.op, rec)
+			}
+		}
+	})
 }

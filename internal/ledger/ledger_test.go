@@ -236,6 +236,46 @@ func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
 	}
 }
 
+// The caller's Deadline bounds the wait for the lock also when LockTimeout is longer (or 0, no
+// bound), and a transaction that reaches its write past the Deadline writes nothing.
+func TestUpdateStopsAtTheCallersDeadline(t *testing.T) {
+	l := Open(t.TempDir())
+	take := func(tx *Tx) error {
+		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
+		return err
+	}
+	if err := l.Update(func(tx *Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	for _, lockTimeout := range []time.Duration{0, time.Minute} {
+		l.LockTimeout, l.Deadline = lockTimeout, time.Now().Add(200*time.Millisecond)
+		start := time.Now()
+		err = l.Update(take)
+		if waited := time.Since(start); !errors.Is(err, ErrDeadline) || waited < 200*time.Millisecond || waited > 5*time.Second {
+			t.Errorf("lock_timeout %v: err %v after %v", lockTimeout, err, waited)
+		}
+	}
+	f.Close()
+	l.LockTimeout, l.Deadline = 0, time.Now().Add(time.Minute)
+	err = l.Update(func(tx *Tx) error {
+		l.Deadline = time.Now() // the deadline passes while the transaction runs
+		return take(tx)
+	})
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(l.Path()); !os.IsNotExist(err) {
+		t.Errorf("a transaction past the deadline wrote the ledger: %v", err)
+	}
+}
+
 // A file that does not read as a ledger is refused, never taken for empty and overwritten.
 func TestCorruptLedgerIsRefusedAndKept(t *testing.T) {
 	for name, body := range map[string]string{
