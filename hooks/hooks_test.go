@@ -97,7 +97,7 @@ func (e *env) run(op, subop string, stdin []byte) result {
 		Stdin:      bytes.NewReader(stdin),
 		Stdout:     &out,
 		Stderr:     &errb,
-		Timeout:    5 * time.Second,
+		Timeout:    30 * time.Second, // slack for a loaded machine; TestWholeCallHasADeadline tests the deadline
 	})
 	return result{code, out.String(), errb.String()}
 }

@@ -57,7 +57,7 @@ func (pe *poolEnv) hook(dom, op, subop string, stdin []byte, dry bool) result {
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", dom, op, subop, "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Timeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
+		Timeout: 30 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
 		Now: func() time.Time { return pe.now },
 	})
 	return result{code, out.String(), errb.String()}
@@ -657,7 +657,7 @@ func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
 	var errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface")),
-		Stdout: failingWriter{}, Stderr: &errb, Timeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
+		Stdout: failingWriter{}, Stderr: &errb, Timeout: 30 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
 		Now: func() time.Time { return pe.now },
 	})
 	if code != 1 || !strings.Contains(errb.String(), "refused: writing the rewritten definition: no space left on device") {
