@@ -95,9 +95,18 @@ func AppendRecord(file string, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("decision log: %w", err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return fmt.Errorf("decision log %s: not a regular file; the hook writes only to one", file)
+	}
+	// An existing log more open than the 0640 it is created with is tightened to it (the line
+	// carries no secret, so one that cannot be is written all the same, and the error reported).
+	var merr error
+	if perm := st.Mode().Perm(); perm&^0o640 != 0 {
+		if err := f.Chmod(perm & 0o640); err != nil {
+			merr = fmt.Errorf("decision log %s: tightening its mode %#o to %#o: %w", file, perm, perm&0o640, err)
+		}
 	}
 	_, werr := f.Write(line)
 	cerr := f.Close()
@@ -107,5 +116,5 @@ func AppendRecord(file string, rec Record) error {
 	if cerr != nil {
 		return fmt.Errorf("decision log %s: %w", file, cerr)
 	}
-	return nil
+	return merr
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -50,6 +51,10 @@ type reaper struct {
 func (r *run) carry(rp reaper, make func(claims.Snapshot) (claims.Plan, error)) (planned, error) {
 	var pd planned
 	l := r.ledger()
+	// The ledger says which guest has which VF: only one no one but root can change is read.
+	if err := trust.Check(l.Dir, os.Geteuid() == 0); err != nil {
+		return pd, err
+	}
 	reap := func(tx *ledger.Tx) error {
 		reaps := claims.PlanReap(tx, rp.running, rp.except, r.opts.Now(), r.pol.State.ClaimTTL)
 		_, _, err := claims.Apply(tx, claims.Plan{Reaps: reaps})
@@ -111,6 +116,16 @@ func (r *run) carry(rp reaper, make func(claims.Snapshot) (claims.Plan, error)) 
 	return pd, err
 }
 
+// claimsErrorOutcome reports a transaction that could not be carried out; a state directory
+// the hook does not trust comes with the fix of each problem.
+func claimsErrorOutcome(err error) outcome {
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		return policyErrorOutcome("claims", err)
+	}
+	return errorOutcome("claims", err)
+}
+
 // outcome turns what a plan did into the hook's outcome.
 func (pd planned) outcome(notes []string) outcome {
 	var reaped []string
@@ -142,7 +157,7 @@ func (pd planned) outcome(notes []string) outcome {
 func (r *run) incoming(h *claims.Host, s *claims.Subject, doc *xmlxform.Doc) outcome {
 	pd, err := r.carry(reaper{h.Running, s.UUID}, func(snap claims.Snapshot) (claims.Plan, error) { return claims.PlanIncoming(h, s, doc, snap) })
 	if err != nil {
-		return errorOutcome("claims", err)
+		return claimsErrorOutcome(err)
 	}
 	return pd.outcome(s.Notes)
 }
@@ -151,7 +166,7 @@ func (r *run) incoming(h *claims.Host, s *claims.Subject, doc *xmlxform.Doc) out
 func (r *run) prepare(h *claims.Host, s *claims.Subject) outcome {
 	pd, err := r.carry(reaper{h.Running, s.UUID}, func(snap claims.Snapshot) (claims.Plan, error) { return claims.PlanPrepare(h, s, snap), nil })
 	if err != nil {
-		return errorOutcome("claims", err)
+		return claimsErrorOutcome(err)
 	}
 	return pd.outcome(s.Notes)
 }
@@ -161,7 +176,7 @@ func (r *run) prepare(h *claims.Host, s *claims.Subject) outcome {
 func (r *run) rebuild(h *claims.Host, s *claims.Subject) outcome {
 	pd, err := r.carry(reaper{h.Running, s.UUID}, func(snap claims.Snapshot) (claims.Plan, error) { return claims.PlanRebuild(h, s, snap), nil })
 	if err != nil {
-		return errorOutcome("claims", err)
+		return claimsErrorOutcome(err)
 	}
 	return pd.outcome(s.Notes)
 }
@@ -175,7 +190,7 @@ func (r *run) releaseClaims(uuid string) outcome {
 	rp := reaper{claims.LoadRunning(r.opts.Paths.StatusDir()), uuid}
 	pd, err := r.carry(rp, func(snap claims.Snapshot) (claims.Plan, error) { return claims.PlanRelease(uuid, snap), nil })
 	if err != nil {
-		return errorOutcome("claims", err)
+		return claimsErrorOutcome(err)
 	}
 	return pd.outcome(nil)
 }

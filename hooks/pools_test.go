@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -842,4 +843,72 @@ func TestWholeCallHasADeadline(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A claims ledger others can change is not read: the state directory, or the directory it is to be
+// made in, must be changed by root alone (the owner only when the hook runs as root).
+func TestUntrustedStateDirIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		asRoot bool
+		spoil  func(pe *poolEnv) error
+		why    string
+		hint   string
+	}{
+		{"world-writable", false, func(pe *poolEnv) error { return os.Chmod(pe.state, 0o777) },
+			"{state}: writable by anyone (mode 0777)", "chmod o-w {state}"},
+		{"not-yet-made-in-a-world-writable-directory", false, func(pe *poolEnv) error {
+			body, err := os.ReadFile(pe.policy)
+			if err != nil {
+				return err
+			}
+			body = bytes.Replace(body, []byte(strconv.Quote(pe.state)), []byte(strconv.Quote(filepath.Join(pe.root, "open", "state"))), 1)
+			if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
+				return err
+			}
+			pe.state = filepath.Join(pe.root, "open", "state")
+			if err := os.Mkdir(filepath.Join(pe.root, "open"), 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(filepath.Join(pe.root, "open"), 0o777) // past the umask
+		}, "{root}/open: writable by anyone (mode 0777), and it holds {root}/open/state", "chmod o-w {root}/open"},
+		{"not-owned-by-root", true, func(pe *poolEnv) error { return os.Chown(pe.state, nobody, nobody) },
+			"{state}: owned by uid 65534, not root", "chown root: {state}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.asRoot && os.Geteuid() != 0 {
+				t.Skip("not root: chown needs root, and the hook checks the owner only when it runs as root")
+			}
+			pe := newPoolEnv(t, fabricPF)
+			if err := os.MkdirAll(pe.state, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(pe.state, "claims.json"), []byte(`{"version": 1, "claims": []}`), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.spoil(pe); err != nil {
+				t.Fatal(err)
+			}
+			rep := strings.NewReplacer("{state}", pe.state, "{root}", pe.root)
+			why, hint := rep.Replace(tc.why), "virt-failover: hint: "+rep.Replace(tc.hint)
+			for _, dry := range []bool{false, true} {
+				r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), dry)
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				if r.code != 1 || strings.Contains(r.stdout, "<domain") || !strings.HasPrefix(lines[0], "virt-failover: qemu web-01 migrate begin: refused: claims: "+why) ||
+					!slices.Contains(lines, hint) {
+					t.Fatalf("dry run %v: code %d stderr\n%s\nwant the reason %q and %q", dry, r.code, r.stderr, why, hint)
+				}
+			}
+			if rec := pe.last(); rec.Decision != Error || !strings.Contains(rec.Message, why) {
+				t.Errorf("log record %+v", rec)
+			}
+			r := pe.hook("web-01", "release", "end", vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"), false)
+			if _, err := os.Stat(filepath.Join(pe.state, "claims.json")); err != nil {
+				return // no ledger there: release has nothing to read
+			}
+			if r.code != 0 || !strings.Contains(r.stderr, "error (ignored: the release operation never fails): claims: "+why) {
+				t.Errorf("release: code %d stderr %q", r.code, r.stderr)
+			}
+		})
+	}
 }

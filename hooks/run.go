@@ -16,6 +16,7 @@ import (
 
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
@@ -123,7 +124,12 @@ func Run(inv Invocation, opts Options) int {
 	spec, known := ops[inv.Op]
 	r := &run{inv: inv, opts: opts, deadline: time.Now().Add(opts.Timeout)}
 
-	pol, perr := policy.Load(opts.PolicyPath)
+	// Only a policy no one but root can change is obeyed (internal/trust), and read.
+	var pol *policy.Policy
+	perr := trust.Check(opts.PolicyPath, os.Geteuid() == 0)
+	if perr == nil {
+		pol, perr = policy.Load(opts.PolicyPath)
+	}
 	if perr != nil {
 		pol = policy.Default()
 	}
@@ -139,7 +145,7 @@ func Run(inv Invocation, opts Options) int {
 	case !known:
 		out = outcome{decision: Pass} // future operations must not break guests
 	case perr != nil:
-		out = policyErrorOutcome(perr)
+		out = policyErrorOutcome("policy", perr)
 	case ierr != nil:
 		out = errorOutcome("domain definition on stdin", ierr)
 	case !pol.Host.Enabled:
@@ -259,8 +265,9 @@ func errorOutcome(what string, err error) outcome {
 	return outcome{decision: Error, reason: what + ": " + msg}
 }
 
-// policyErrorOutcome reports every problem of the policy file, each with its hint.
-func policyErrorOutcome(err error) outcome {
+// policyErrorOutcome reports every problem of the policy file (or of another file the hook
+// trusts, what names it), each with its hint.
+func policyErrorOutcome(what string, err error) outcome {
 	var lines []string
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -273,7 +280,7 @@ func policyErrorOutcome(err error) outcome {
 			lines = append(lines, "hint: "+pe.Hint)
 		}
 	}
-	return outcome{decision: Error, reason: "policy: " + lines[0], hints: lines[1:]}
+	return outcome{decision: Error, reason: what + ": " + lines[0], hints: lines[1:]}
 }
 
 // finish writes the outcome to stdout/stderr and returns the exit code.

@@ -90,3 +90,31 @@ func TestInstallHintQuotesTheTree(t *testing.T) {
 	}
 	checkNothingRan(t, dir)
 }
+
+// policy check, run as root as the hook is, refuses a policy root does not own and names the
+// command that fixes it, the path quoted for the shell.
+func TestPolicyCheckRefusesAPolicyRootDoesNotOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: chown needs root, and the owner is checked only when running as root")
+	}
+	dir := t.TempDir()
+	for _, name := range shelltest.HostileNames {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("[host]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := runCLI(context.Background(), []string{programName, "policy", "check", p}, strings.NewReader(""), &stdout, &stderr)
+		m := regexp.MustCompile(`(?m)^hint: (chown root: .*)$`).FindStringSubmatch(stderr.String())
+		if code != exitFailed || m == nil || !strings.Contains(stderr.String(), p+": owned by uid 65534, not root") {
+			t.Fatalf("%q: exit %d, stderr:\n%s", name, code, stderr.String())
+		}
+		if got, want := shelltest.Paste(t, dir, m[1], "chown"), []string{"root:", p}; strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Errorf("%q: the hint's command %s runs with %q, want %q", name, m[1], got, want)
+		}
+	}
+	checkNothingRan(t, dir)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/shell"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -183,6 +184,10 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 		}
 	} else {
 		pol, err = policy.Load(polPath)
+	}
+	if err == nil {
+		// A policy the hook would not trust would make it refuse every migration too.
+		err = trust.Check(polPath, os.Geteuid() == 0)
 	}
 	if err != nil {
 		ce := policyError(err).(*cliError)
