@@ -362,6 +362,7 @@ func decidePrepare(r *run) outcome {
 		return errorOutcome("domain definition on stdin", err)
 	}
 	dom := policy.NewDomain(doc) // one read model for lint and claims
+	r.at("linting the domain definition")
 	findings, refusal := r.lintAtPrepare(dom)
 	if refusal != nil {
 		return *refusal
@@ -418,6 +419,7 @@ func decideIncoming(r *run) outcome {
 	if h, s := r.subject(policy.NewDomain(doc)); s != nil {
 		return r.incoming(h, s, doc)
 	}
+	r.at("rewriting the domain definition")
 	plan := policy.PlanRewrite(doc, r.pol)
 	if len(plan.Changes) == 0 {
 		return outcome{decision: Pass}
