@@ -30,6 +30,9 @@ type Record struct {
 	Releases   []string `json:"releases,omitempty"` // pool claims freed
 	Actions    []string `json:"actions,omitempty"`  // host changes, like a VF's MAC
 	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
+	// Reaped are other domains' claims the call's transaction freed because their domain no longer
+	// runs here: "POOL: RESOURCE for DOMAIN ALIAS (STATE): WHY".
+	Reaped []string `json:"reaped,omitempty"`
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -52,6 +55,7 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Releases:   out.releases,
 		Actions:    out.actions,
 		Lint:       out.lint,
+		Reaped:     out.reaped,
 	}
 	if rec.Message == "" {
 		rec.Message = out.message
@@ -91,9 +95,18 @@ func AppendRecord(file string, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("decision log: %w", err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return fmt.Errorf("decision log %s: not a regular file; the hook writes only to one", file)
+	}
+	// An existing log more open than the 0640 it is created with is tightened to it (the line
+	// carries no secret, so one that cannot be is written all the same, and the error reported).
+	var merr error
+	if perm := st.Mode().Perm(); perm&^0o640 != 0 {
+		if err := f.Chmod(perm & 0o640); err != nil {
+			merr = fmt.Errorf("decision log %s: tightening its mode %#o to %#o: %w", file, perm, perm&0o640, err)
+		}
 	}
 	_, werr := f.Write(line)
 	cerr := f.Close()
@@ -103,5 +116,5 @@ func AppendRecord(file string, rec Record) error {
 	if cerr != nil {
 		return fmt.Errorf("decision log %s: %w", file, cerr)
 	}
-	return nil
+	return merr
 }

@@ -170,14 +170,37 @@ func ReleaseClaims(pol *policy.Policy, statusDir, domain string, force bool) ([]
 	return gone, err
 }
 
-// PruneClaims removes stale claims (an earlier boot) and expired pending ones.
-func PruneClaims(pol *policy.Policy, now time.Time) ([]ledger.Claim, error) {
-	var gone []ledger.Claim
+// PruneClaims removes stale claims (an earlier boot), expired pending ones, and the claims
+// PlanReap frees: those of domains that no longer run here (running), older than claim_ttl.
+func PruneClaims(pol *policy.Policy, running Running, now time.Time) ([]Reap, error) {
+	var gone []Reap
 	l := ledger.Open(pol.State.Dir)
 	l.Now = func() time.Time { return now }
 	err := l.Update(func(tx *ledger.Tx) error {
-		gone = tx.Remove(func(c ledger.Claim) bool { return tx.Status(c) != ledger.Live })
-		return nil
+		why := map[ledger.Claim]string{}
+		for _, r := range PlanReap(tx, running, "", now, pol.State.ClaimTTL) {
+			why[r.Claim] = r.Why
+		}
+		var p Plan
+		for _, c := range tx.Claims() {
+			w, ok := why[c]
+			switch st := tx.Status(c); {
+			case ok:
+			case st == ledger.Stale:
+				w = "taken in an earlier boot"
+			case st == ledger.Expired:
+				w = "pending, expired " + Age(now.Sub(c.Expires)) + " ago"
+			default:
+				continue
+			}
+			p.Reaps = append(p.Reaps, Reap{Claim: c, Why: w})
+		}
+		gone = p.Reaps
+		_, _, err := Apply(tx, p)
+		return err
 	})
-	return gone, err
+	if err != nil {
+		return nil, err
+	}
+	return gone, nil
 }
