@@ -14,9 +14,8 @@ import (
 )
 
 func (r *run) ledger() *ledger.Ledger {
-	l := ledger.Open(r.pol.State.Dir)
+	l := claims.OpenLedger(r.pol)
 	l.Now = r.opts.Now
-	l.LockTimeout = r.pol.State.LockTimeout
 	l.Deadline = r.deadline
 	return l
 }

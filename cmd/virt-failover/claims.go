@@ -71,7 +71,7 @@ func claimsCommand() *cli.Command {
 						return err
 					}
 					out := cmd.Root().Writer
-					l := ledger.Open(h.pol.State.Dir)
+					l := claims.OpenLedger(h.pol)
 					readErr := l.View(func(*ledger.Tx) error { return nil })
 					if readErr == nil && !cmd.Bool("force") {
 						return &cliError{err: fmt.Errorf("claims rebuild: %s reads fine; nothing to rebuild", l.Path()), code: exitFailed,

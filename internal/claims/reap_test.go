@@ -1,9 +1,11 @@
 package claims
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,5 +193,32 @@ func TestPrepareStartsTheClaimsAgeAnew(t *testing.T) {
 		if !c.Time.Equal(t0.Add(time.Hour)) {
 			t.Errorf("after reconnect, %s %s: taken %v, want %v", c.Alias, c.Resource, c.Time, t0.Add(time.Hour))
 		}
+	}
+}
+
+// An operator's prune and release give up on a lock another process holds past the policy's
+// lock_timeout, with the ledger's lock error, instead of waiting for it without a word.
+func TestOperatorCommandsHaveTheLockDeadline(t *testing.T) {
+	dir, l := reapHost(t)
+	pol := policy.Default()
+	pol.State.Dir = l.Dir
+	pol.State.LockTimeout = 200 * time.Millisecond
+	held, err := os.OpenFile(l.LockPath(), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := PruneClaims(pol, LoadRunning(filepath.Join(dir, "run")), t0); !errors.Is(err, ledger.ErrLockTimeout) {
+		t.Errorf("prune with the lock held: %v", err)
+	}
+	if _, err := ReleaseClaims(pol, filepath.Join(dir, "run"), "gone-01", true); !errors.Is(err, ledger.ErrLockTimeout) {
+		t.Errorf("release with the lock held: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s", d)
 	}
 }

@@ -72,7 +72,7 @@ func HostStatus(pol *policy.Policy, statusDir string, now time.Time) (*Status, e
 		st.Warnings = append(st.Warnings, "libvirt's status files: "+err.Error())
 	}
 	used := usageOf(running, "")
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	l.Now = func() time.Time { return now }
 	st.Ledger, st.BootID = l.Path(), l.BootID
 	err = l.View(func(tx *ledger.Tx) error {
@@ -162,7 +162,7 @@ func ReleaseClaims(pol *policy.Policy, statusDir, domain string, force bool) ([]
 		}
 	}
 	var gone []ledger.Claim
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	err := l.Update(func(tx *ledger.Tx) error {
 		gone = tx.Remove(func(c ledger.Claim) bool { return c.Domain == domain || strings.EqualFold(c.UUID, domain) })
 		return nil
@@ -174,7 +174,7 @@ func ReleaseClaims(pol *policy.Policy, statusDir, domain string, force bool) ([]
 // PlanReap frees: those of domains that no longer run here (running), older than claim_ttl.
 func PruneClaims(pol *policy.Policy, running Running, now time.Time) ([]Reap, error) {
 	var gone []Reap
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	l.Now = func() time.Time { return now }
 	err := l.Update(func(tx *ledger.Tx) error {
 		why := map[ledger.Claim]string{}
@@ -203,4 +203,13 @@ func PruneClaims(pol *policy.Policy, running Running, now time.Time) ([]Reap, er
 		return nil, err
 	}
 	return gone, nil
+}
+
+// OpenLedger opens the policy's claims ledger with the policy's lock deadline ([state]
+// lock_timeout): an operator's command, like the hook, gives up on a lock another process holds
+// too long instead of waiting for it without a word.
+func OpenLedger(pol *policy.Policy) *ledger.Ledger {
+	l := ledger.Open(pol.State.Dir)
+	l.LockTimeout = pol.State.LockTimeout
+	return l
 }
