@@ -6,11 +6,16 @@ toolchain go1.26.8
 
 require (
 	github.com/beevik/etree v1.8.1
+	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8
 	github.com/google/go-cmp v0.7.0
 	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v3 v3.14.0
 	golang.org/x/sys v0.41.0
+	libvirt.org/go/libvirtxml v1.12008.0
 )
 
-require golang.org/x/tools v0.42.0 // indirect
+require (
+	golang.org/x/crypto v0.48.0 // indirect
+	golang.org/x/tools v0.42.0 // indirect
+)

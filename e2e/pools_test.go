@@ -35,6 +35,8 @@ type poolSuite struct {
 	guest  harness.Guest
 	xml    []byte
 	on     *harness.Host
+	// lockTimeout, if set, is the hosts' [state] lock_timeout (policy's syntax, like "2s").
+	lockTimeout map[*harness.Host]string
 }
 
 var poolNetworks = map[string][]string{"a": {"fabric-a1", "fabric-a2"}, "b": {"fabric-b1"}}
@@ -43,29 +45,39 @@ func TestPools(t *testing.T) {
 	if ok, why := enabled(); !ok {
 		t.Skip(why)
 	}
-	s := setupPools(t)
-	steps := []struct {
-		name string
-		f    func(t *testing.T)
-	}{
+	s := setupPools(t, "pools", "vfo-pool")
+	runSteps(t, []step{
 		{"boot-claims-the-primary-network", s.testBoot},
 		{"a-to-b-claims-and-remaps", s.testRemapAB},
 		{"b-to-a-claims-and-remaps", s.testRemapBA},
 		{"exhausted-pool-refuses", s.testExhausted},
 		{"daemon-restart-rebuilds-claims", s.testRestart},
 		{"persistent-definition-cold-boot", s.testPersistentColdBoot},
-	}
+	})
+}
+
+// step is one subtest of a suite whose steps build on each other.
+type step struct {
+	name string
+	f    func(t *testing.T)
+}
+
+// runSteps runs the steps in order and stops at the first that fails. It reports whether all passed.
+func runSteps(t *testing.T, steps []step) bool {
 	for _, st := range steps {
 		if !t.Run(st.name, st.f) {
 			t.Logf("%s failed; the later steps depend on it", st.name)
-			return
+			return false
 		}
 	}
+	return true
 }
 
-func setupPools(t *testing.T) *poolSuite {
+// setupPools starts the pair with the pool networks and policies, its logs in e2e/out/PREFIX-TIME,
+// and makes the pool guest's definition (named dom): its primary on fabric-a1.
+func setupPools(t *testing.T, prefix, dom string) *poolSuite {
 	ctx := context.Background()
-	root, run := runDir(t, "pools")
+	root, run := runDir(t, prefix)
 	s := &poolSuite{t: t, ctx: ctx, run: run}
 	t.Cleanup(func() { s.pair.Stop() })
 	s.bin = hookUnderTest(t, root, run)
@@ -97,7 +109,7 @@ func setupPools(t *testing.T) *poolSuite {
 		t.Fatal(err)
 	}
 	s.guest = harness.DefaultGuest(img.Kernel, img.Initrd, s.serial.Path)
-	s.guest.Name = "vfo-pool"
+	s.guest.Name = dom
 	s.guest.Bin = s.bin
 	s.xml, err = s.poolGuestXML("fabric-a1")
 	if err != nil {
@@ -114,8 +126,12 @@ func (s *poolSuite) policy(h *harness.Host) string {
 	for _, n := range poolNetworks[h.Name] {
 		q = append(q, fmt.Sprintf("%q", n))
 	}
-	return fmt.Sprintf("[host]\ndefault_pool = \"fabric\"\n[pools.fabric]\nnetworks = [%s]\n[state]\ndir = %q\n[log]\nfile = %q\n",
-		strings.Join(q, ", "), h.StateDir(), h.HookLogPath())
+	state := fmt.Sprintf("dir = %q\n", h.StateDir())
+	if lt := s.lockTimeout[h]; lt != "" {
+		state += fmt.Sprintf("lock_timeout = %q\n", lt)
+	}
+	return fmt.Sprintf("[host]\ndefault_pool = \"fabric\"\n[pools.fabric]\nnetworks = [%s]\n[state]\n%s[log]\nfile = %q\n",
+		strings.Join(q, ", "), state, h.HookLogPath())
 }
 
 // poolGuestXML pairs the test guest (virt-failover pair --emulated-primary --pool fabric) and puts

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseHeartbeat(t *testing.T) {
@@ -266,5 +267,48 @@ head -c 1 /dev/urandom >/dev/null
 	}
 	if _, err := os.Stat("/dev/kvm"); (err == nil) != (kvmErr == nil) {
 		t.Errorf("/dev/kvm outside changed: %v, before %v", err, kvmErr)
+	}
+}
+
+// TestHookRunsFromDaemonLog: libvirtd's own record of hook runs (lines as libvirt 9.0 writes
+// them): a failing run (exit 1: an error line, then a result that says "status 0" all the same)
+// and a passing one whose stderr spans lines, with another thread's errors in between.
+func TestHookRunsFromDaemonLog(t *testing.T) {
+	text := `2026-12-04 05:36:52.746+0000: 26436: debug : virRunScript:279 : Calling hook /etc/libvirt/hooks/qemu id=vfo-lock op=migrate subop=begin extra=-
+2026-12-04 05:36:52.746+0000: 26436: debug : virCommandRunAsync:2607 : About to run LC_ALL=C HOME=/root /etc/libvirt/hooks/qemu vfo-lock migrate begin -
+2026-12-04 05:36:52.748+0000: 26436: debug : virCommandRunAsync:2609 : Command result 0, with PID 26931
+2026-12-04 05:36:54.754+0000: 26436: error : virCommandWait:2725 : internal error: Child process (LC_ALL=C HOME=/root /etc/libvirt/hooks/qemu vfo-lock migrate begin -) unexpected exit status 1: virt-failover: qemu vfo-lock migrate begin: refused: claims: the ledger's lock was not free in time: /s/claims.lock is held by another process for more than 2s
+
+2026-12-04 05:36:54.754+0000: 26436: debug : virCommandRun:2453 : Result status 0, stdout: '' stderr: 'virt-failover: qemu vfo-lock migrate begin: refused: claims: the ledger's lock was not free in time: /s/claims.lock is held by another process for more than 2s
+'
+2026-12-04 05:36:54.754+0000: 26436: error : virRunScript:294 : Hook script execution failed: internal error: Child process (LC_ALL=C HOME=/root /etc/libvirt/hooks/qemu vfo-lock migrate begin -) unexpected exit status 1: virt-failover: qemu vfo-lock migrate begin: refused: claims: the ledger's lock was not free in time: /s/claims.lock is held by another process for more than 2s
+
+2026-12-04 05:37:09.377+0000: 27305: debug : virRunScript:279 : Calling hook /etc/libvirt/hooks/qemu id=vfo-lock op=reconnect subop=begin extra=-
+2026-12-04 05:37:09.377+0000: 27305: debug : virCommandRunAsync:2607 : About to run LC_ALL=C HOME=/root /etc/libvirt/hooks/qemu vfo-lock reconnect begin -
+2026-12-04 05:37:09.379+0000: 27305: debug : virCommandRunAsync:2609 : Command result 0, with PID 27307
+2026-12-04 05:37:09.381+0000: 27302: error : virNetDevSendEthtoolIoctl:3034 : ethtool ioctl error on eth0: No such device
+2026-12-04 05:37:11.385+0000: 27305: debug : virCommandRun:2453 : Result status 0, stdout: '' stderr: 'virt-failover: qemu vfo-lock reconnect begin: error (ignored: the reconnect operation never fails): claims: the ledger's lock was not free in time: /s/claims.lock is held by another process for more than 2s
+virt-failover: hint: a second line
+'
+2026-12-04 05:37:20.542+0000: 27284: debug : virRunScript:279 : Calling hook /etc/libvirt/hooks/qemu id=vfo-lock op=stopped subop=end extra=-
+`
+	runs := parseHookRuns(text)
+	if len(runs) != 3 {
+		t.Fatalf("got %d runs, want 3: %+v", len(runs), runs)
+	}
+	mig, rec, stop := runs[0], runs[1], runs[2]
+	if mig.Call() != "migrate begin" || mig.Object != "vfo-lock" || !mig.Done || mig.OK() ||
+		!strings.Contains(mig.Err, "unexpected exit status 1: virt-failover: qemu vfo-lock migrate begin: refused:") {
+		t.Errorf("migrate begin: %+v, want a failed run", mig)
+	}
+	if d := mig.Duration(); d != 2008*time.Millisecond {
+		t.Errorf("migrate begin took %v, want 2.008s", d)
+	}
+	wantStderr := "virt-failover: qemu vfo-lock reconnect begin: error (ignored: the reconnect operation never fails): claims: the ledger's lock was not free in time: /s/claims.lock is held by another process for more than 2s\nvirt-failover: hint: a second line\n"
+	if rec.Call() != "reconnect begin" || !rec.OK() || rec.Stderr != wantStderr {
+		t.Errorf("reconnect begin: %+v\nwant exit 0 with stderr %q", rec, wantStderr)
+	}
+	if stop.Call() != "stopped end" || stop.Done || stop.OK() {
+		t.Errorf("stopped end without a result: %+v, want not done", stop)
 	}
 }

@@ -166,7 +166,8 @@ host_uuid = "%s"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
 log_outputs = "1:file:/var/log/libvirt/libvirtd.log"
-log_filters = "1:util.hook 2:qemu.qemu_monitor_json 2:qemu.qemu_migration 2:qemu.qemu_process 3:*"
+# util.hook and util.command at debug: every hook call with its result and stderr (Host.HookRuns)
+log_filters = "1:util.hook 1:util.command 2:qemu.qemu_monitor_json 2:qemu.qemu_migration 2:qemu.qemu_process 3:*"
 `, h.Name, h.UUID),
 		"etc/libvirt/qemu.conf": `# private QEMU driver configuration of an e2e host
 user = "root"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -134,4 +135,90 @@ func (h *Host) MonitorEvents(offset int64) ([]MonitorEvent, error) {
 		})
 	}
 	return events, sc.Err()
+}
+
+// HookRun is one run of a hook script as libvirtd saw it: its "Calling hook" line (util.hook)
+// and, from the same thread, the result of the command (util.command, both at debug level in
+// the hosts' libvirtd.conf) and any error libvirtd reported for it in between.
+type HookRun struct {
+	Start, End        time.Time // libvirtd's timestamps of the call and of its result
+	Object, Op, SubOp string
+	Done              bool   // the result was logged
+	Err               string // the error libvirtd reported (the hook exited non-zero), "" if none
+	Stderr            string // what the hook wrote to stderr
+}
+
+// Call is "op subop", the way libvirt names a hook call.
+func (r HookRun) Call() string { return r.Op + " " + r.SubOp }
+
+// OK reports whether the hook exited 0: libvirtd logged its result and no error for it. (The
+// result line says "status 0" whatever the exit status when the caller does not ask for it, as
+// hooks do not; a non-zero exit is the error libvirtd reports before it.)
+func (r HookRun) OK() bool { return r.Done && r.Err == "" }
+
+// Duration is how long libvirtd waited for the hook.
+func (r HookRun) Duration() time.Duration { return r.End.Sub(r.Start) }
+
+// HookRuns returns the hook runs in libvirtd's log from offset on, in the order they started.
+func (h *Host) HookRuns(offset int64) ([]HookRun, error) {
+	text, err := ReadFrom(h.DaemonLogPath(), offset)
+	if err != nil {
+		return nil, err
+	}
+	return parseHookRuns(text), nil
+}
+
+var (
+	// 2026-12-04 03:40:54.676+0000: 22055: debug : virRunScript:279 : Calling hook ...
+	daemonLogRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+[+-]\d{4}): (\d+): (\w+) : (\w+):\d+ : `)
+	callingRE   = regexp.MustCompile(`^Calling hook \S+ id=(\S*) op=(\S*) subop=(\S*) extra=`)
+)
+
+// parseHookRuns reads hook runs from libvirtd log text. A message may span several lines (a
+// hook's stderr does): the lines up to the next stamped one belong to it.
+func parseHookRuns(text string) []HookRun {
+	type record struct {
+		time      time.Time
+		thread    string
+		level, fn string
+		msg       string
+	}
+	var recs []record
+	for _, line := range strings.Split(text, "\n") {
+		m := daemonLogRE.FindStringSubmatch(line)
+		if m == nil {
+			if len(recs) > 0 {
+				recs[len(recs)-1].msg += "\n" + line
+			}
+			continue
+		}
+		t, _ := time.Parse("2006-01-02 15:04:05.000-0700", m[1])
+		recs = append(recs, record{time: t, thread: m[2], level: m[3], fn: m[4], msg: line[len(m[0]):]})
+	}
+	var runs []HookRun
+	open := map[string]int{} // thread -> index in runs of its run without a result yet
+	for _, r := range recs {
+		if m := callingRE.FindStringSubmatch(r.msg); m != nil {
+			open[r.thread] = len(runs)
+			runs = append(runs, HookRun{Start: r.time, Object: m[1], Op: m[2], SubOp: m[3]})
+			continue
+		}
+		i, ok := open[r.thread]
+		if !ok {
+			continue
+		}
+		run := &runs[i]
+		switch {
+		case r.level == "error" && run.Err == "":
+			run.Err = strings.TrimSpace(r.msg)
+		case r.fn == "virCommandRun" && strings.HasPrefix(r.msg, "Result "):
+			msg := strings.TrimRight(r.msg, "\n")
+			if j := strings.Index(msg, " stderr: '"); j >= 0 {
+				run.Stderr = strings.TrimSuffix(msg[j+len(" stderr: '"):], "'")
+			}
+			run.Done, run.End = true, r.time
+			delete(open, r.thread)
+		}
+	}
+	return runs
 }

@@ -156,26 +156,57 @@ func (h *Host) DefineNetwork(ctx context.Context, name string) error {
 	return nil
 }
 
-// InterfaceNetworks returns the source network of each <interface> of the running domain, in
-// order, from its live XML (virsh dumpxml).
-func (h *Host) InterfaceNetworks(ctx context.Context, dom string) ([]string, error) {
+// Interface is one <interface> of a running domain's live definition.
+type Interface struct {
+	Alias   string // <alias name=...>
+	Model   string // <model type=...>
+	Network string // <source network=...>
+	Teaming string // <teaming type=...>: persistent (the virtio standby), transient, or ""
+}
+
+// Interfaces returns the <interface> elements of the running domain, in order, from its live
+// XML (virsh dumpxml).
+func (h *Host) Interfaces(ctx context.Context, dom string) ([]Interface, error) {
 	out, err := h.Virsh(ctx, "dumpxml", dom)
 	if err != nil {
 		return nil, err
 	}
 	var d struct {
 		Interfaces []struct {
+			Alias struct {
+				Name string `xml:"name,attr"`
+			} `xml:"alias"`
+			Model struct {
+				Type string `xml:"type,attr"`
+			} `xml:"model"`
 			Source struct {
 				Network string `xml:"network,attr"`
 			} `xml:"source"`
+			Teaming struct {
+				Type string `xml:"type,attr"`
+			} `xml:"teaming"`
 		} `xml:"devices>interface"`
 	}
 	if err := xml.Unmarshal([]byte(out), &d); err != nil {
 		return nil, fmt.Errorf("[%s] dumpxml %s: %w", h.Name, dom, err)
 	}
-	nets := make([]string, len(d.Interfaces))
-	for i, itf := range d.Interfaces {
-		nets[i] = itf.Source.Network
+	itfs := make([]Interface, len(d.Interfaces))
+	for i, x := range d.Interfaces {
+		itfs[i] = Interface{Alias: x.Alias.Name, Model: x.Model.Type, Network: x.Source.Network, Teaming: x.Teaming.Type}
+	}
+	return itfs, nil
+}
+
+// InterfaceNetworks returns the source network of each <interface> of the running domain, in
+// order, from its live XML (virsh dumpxml).
+func (h *Host) InterfaceNetworks(ctx context.Context, dom string) ([]string, error) {
+	itfs, err := h.Interfaces(ctx, dom)
+	if err != nil {
+		return nil, err
+	}
+	nets := make([]string, len(itfs))
+	for i, itf := range itfs {
+		nets[i] = itf.Network
 	}
 	return nets, nil
 }
