@@ -116,12 +116,16 @@ type domainXML struct {
 	Name     string `xml:"name"`
 	Metadata struct {
 		Pairs []struct {
-			Kind    string `xml:"kind,attr"`
-			Standby string `xml:"standby,attr"`
-			Primary string `xml:"primary,attr"`
-			MAC     string `xml:"mac,attr"`
-			LUN     string `xml:"lun,attr"`
+			Kind     string `xml:"kind,attr"`
+			Standby  string `xml:"standby,attr"`
+			Primary  string `xml:"primary,attr"`
+			MAC      string `xml:"mac,attr"`
+			LUN      string `xml:"lun,attr"`
+			Emulated string `xml:"emulated,attr"`
 		} `xml:"http://virt-failover.org/xmlns/domain/1.0 failover>pair"`
+		Parked []struct {
+			Alias string `xml:"alias,attr"`
+		} `xml:"http://virt-failover.org/xmlns/domain/1.0 failover>parked"`
 	} `xml:"metadata"`
 	Interfaces []device `xml:"devices>interface"`
 	Hostdevs   []device `xml:"devices>hostdev"`
@@ -190,7 +194,14 @@ func checkPairs(t *testing.T, def domainXML, dump string) {
 		}
 		return nil
 	}
+	parked := map[string]bool{}
+	for _, pk := range def.Metadata.Parked {
+		parked[pk.Alias] = true
+	}
 	for _, p := range def.Metadata.Pairs {
+		if parked[p.Primary] {
+			continue // the orchestrator has the primary unplugged: it is in the metadata, not in <devices>
+		}
 		switch p.Kind {
 		case "net":
 			sby := find(got.Interfaces, p.Standby)
@@ -216,8 +227,32 @@ func checkPairs(t *testing.T, def domainXML, dump string) {
 			} else if pri.Type == "hostdev" && pri.MAC.Address != p.MAC {
 				t.Errorf("pair %s/%s: the primary's MAC is %q, want %s", p.Primary, p.Standby, pri.MAC.Address, p.MAC)
 			}
+		case "bond":
+			// No <teaming> on either: the guest bonds the two itself.
+			sby := find(got.Interfaces, p.Standby)
+			if sby == nil || sby.Teaming != nil || sby.Model.Type != "virtio" || sby.MAC.Address != p.MAC {
+				t.Errorf("bond %s/%s: dumpxml has no virtio standby %s with MAC %s and without teaming: %+v", p.Primary, p.Standby, p.Standby, p.MAC, sby)
+			}
+			pri := find(got.Interfaces, p.Primary)
+			if pri == nil {
+				pri = find(got.Hostdevs, p.Primary)
+			}
+			if pri == nil || pri.Teaming != nil || pri.Type != "pci" && pri.MAC.Address != p.MAC {
+				t.Errorf("bond %s/%s: dumpxml has no primary %s with MAC %s and without teaming: %+v", p.Primary, p.Standby, p.Primary, p.MAC, pri)
+			}
+		case "detach":
+			if find(got.Hostdevs, p.Primary) == nil && find(got.Interfaces, p.Primary) == nil && find(got.Disks, p.Primary) == nil {
+				t.Errorf("detach %s: dumpxml has no device %s", p.Primary, p.Primary)
+			}
 		case "storage":
 			disk := find(got.Disks, p.Standby)
+			if p.Emulated == "yes" {
+				// A stand-in: an emulated disk and a virtio-scsi path with its WWN (scsi-hd).
+				if disk == nil || disk.Device != "disk" || disk.Source.Dev != p.LUN || find(got.Disks, p.Primary) == nil {
+					t.Errorf("stand-in %s/%s: dumpxml has no path disk %s on %s or no stand-in disk: %+v", p.Primary, p.Standby, p.Standby, p.LUN, disk)
+				}
+				continue
+			}
 			if disk == nil || disk.Device != "lun" || disk.Source.Dev != p.LUN {
 				t.Errorf("pair %s/%s: dumpxml has no LUN disk %s on %s: %+v", p.Primary, p.Standby, p.Standby, p.LUN, disk)
 			}

@@ -32,7 +32,8 @@ type Record struct {
 	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
 	// Reaped are other domains' claims the call's transaction freed because their domain no longer
 	// runs here: "POOL: RESOURCE for DOMAIN ALIAS (STATE): WHY".
-	Reaped []string `json:"reaped,omitempty"`
+	Reaped    []string `json:"reaped,omitempty"`
+	WorkerPID int      `json:"worker_pid,omitempty"` // the replug worker the hook started (started)
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -56,6 +57,7 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Actions:    out.actions,
 		Lint:       out.lint,
 		Reaped:     out.reaped,
+		WorkerPID:  out.worker,
 	}
 	if rec.Message == "" {
 		rec.Message = out.message

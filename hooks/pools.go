@@ -197,5 +197,9 @@ func (r *run) releaseClaims(uuid string) outcome {
 // subject loads the host's pools for a domain that uses them; nil when it uses none.
 func (r *run) subject(dom *policy.Domain) (*claims.Host, *claims.Subject) {
 	r.at("reading the host's pools (sysfs) and libvirt's status files")
-	return claims.Load(r.pol, r.opts.Paths.StatusDir(), dom, r.inv.Object)
+	h, s := claims.Load(r.pol, r.opts.Paths.StatusDir(), dom, r.inv.Object)
+	if h != nil && r.opts.Hostname != "" {
+		h.Name = r.opts.Hostname
+	}
+	return h, s
 }

@@ -54,6 +54,11 @@ type Options struct {
 	Version string
 	// VFMAC programs the MAC of a plain <hostdev> primary's VF (default vfmac.Netlink).
 	VFMAC vfmac.Setter
+	// Hostname is this host's name as parked records name it (default: the hostname).
+	Hostname string
+	// Worker is the program the replug worker runs as and its first arguments (argv[0] included);
+	// the hook adds the worker's own (worker.go). Default: this executable, as "virt-failover".
+	Worker []string
 }
 
 // Decision is what the hook did with one invocation.
@@ -81,7 +86,7 @@ type opSpec struct {
 var ops = map[string]opSpec{
 	"prepare":   {onError: true, decide: decidePrepare},
 	"start":     {},
-	"started":   {},
+	"started":   {decide: decideStarted},
 	"stopped":   {},
 	"release":   {decide: decideRelease},
 	"migrate":   {filter: true, onError: true, decide: decideIncoming},
@@ -103,6 +108,7 @@ type outcome struct {
 	reaped   []string // other domains' claims freed: their domain no longer runs here
 	lint     []string // lint errors found at prepare
 	message  string   // a note for the log when there is no reason
+	worker   int      // the pid of the replug worker started (started only)
 }
 
 type run struct {

@@ -40,6 +40,9 @@ type Domain struct {
 	// <vfo:failover> read, in document order); docs/metadata.md. A pair made by hand or by libvirt
 	// has none.
 	Records []*Record
+	// Parked are the devices the orchestrator unplugged (<vfo:parked>, read like Records), each
+	// with its definition; docs/metadata.md#parked.
+	Parked []*Parked
 }
 
 // Record is one <vfo:pair>, its attributes as written (MAC and device as libvirt reads them when
@@ -48,6 +51,9 @@ type Record struct {
 	El                                *xmlxform.Element
 	Kind, Standby, Primary, MAC, Pool string
 	Device, LUN                       string
+	// Emulated marks a test stand-in for the assigned device (emulated='yes'): an emulated NIC as a
+	// bond's primary, an emulated disk as a storage pair's assigned leg.
+	Emulated bool
 }
 
 // RecordFor returns the record of the primary with alias primary: the first one, as every reader
@@ -162,11 +168,15 @@ func (d *Domain) readMetadata() {
 			d.Failover = fo
 		}
 		for _, p := range fo.Children {
+			if p.Name.Space == NamespaceMetadata && p.Name.Local == "parked" {
+				d.Parked = append(d.Parked, newParked(p))
+			}
 			if p.Name.Space != NamespaceMetadata || p.Name.Local != "pair" {
 				continue
 			}
 			r := &Record{El: p, Kind: AttrOf(p, "kind"), Standby: AttrOf(p, "standby"), Primary: AttrOf(p, "primary"),
-				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun")}
+				MAC: strings.ToLower(AttrOf(p, "mac")), Pool: AttrOf(p, "pool"), Device: strings.ToLower(AttrOf(p, "device")), LUN: AttrOf(p, "lun"),
+				Emulated: AttrOf(p, "emulated") == "yes"}
 			if mac, ok := NormalMAC(r.MAC); ok {
 				r.MAC = mac
 			}

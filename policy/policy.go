@@ -27,6 +27,12 @@ const (
 	OnErrorPass   = "pass"   // let the definition through unchanged
 )
 
+// Values of [Orchestrate].Replug.
+const (
+	ReplugAuto = "auto" // the hook starts a replug worker when a guest arrives with parked devices
+	ReplugOff  = "off"  // nothing re-plugs on arrival; "virt-failover repair" does it when asked
+)
+
 // Values of [Host].Enforce.
 const (
 	EnforceOff    = "off"    // prepare does not lint
@@ -44,8 +50,10 @@ type Policy struct {
 	Lint    Lint
 	State   State
 	Log     Log
-	Source  string // file it was read from; "" for built-in defaults
-	Missing bool   // true when Source did not exist and defaults were used
+	// Orchestrate is the [orchestrate] table: how devices unplugged for a migration come back.
+	Orchestrate Orchestrate
+	Source      string // file it was read from; "" for built-in defaults
+	Missing     bool   // true when Source did not exist and defaults were used
 }
 
 // Host is the [host] table: how the hook behaves on this host.
@@ -106,6 +114,21 @@ type Log struct {
 	File string
 }
 
+// Orchestrate is the [orchestrate] table: the orchestrator's timeouts and what happens when a guest
+// arrives with devices parked for the migration (docs/metadata.md#parked).
+type Orchestrate struct {
+	// Replug is ReplugAuto (the hook starts a detached replug worker at started) or ReplugOff.
+	Replug string
+	// Connect is the libvirt URI the replug worker connects to, this host's own daemon.
+	Connect string
+	// ReplugTimeout bounds the re-plug of one device: its attach until the device is in the live
+	// definition, retries included.
+	ReplugTimeout time.Duration
+	// UnplugTimeout bounds the unplug of one device before a migration: its detach until libvirt
+	// reports it removed, and QEMU's own wait for the guest to release a teaming primary.
+	UnplugTimeout time.Duration
+}
+
 // Default returns the built-in policy: what applies when no policy file exists, and the value of
 // every key a file leaves out.
 func Default() *Policy {
@@ -122,6 +145,8 @@ func Default() *Policy {
 		Rewrite: Rewrite{Networks: map[string]string{}, Bridges: map[string]string{}},
 		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute, LockTimeout: 5 * time.Second},
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
+		Orchestrate: Orchestrate{Replug: ReplugAuto, Connect: "qemu:///system",
+			ReplugTimeout: 60 * time.Second, UnplugTimeout: 30 * time.Second},
 	}
 }
 
@@ -247,7 +272,7 @@ var schema = [...]struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log"}},
+	{"", []string{"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log", "orchestrate"}},
 	{"host", []string{"enabled", "accept_incoming", "on_error", "enforce", "default_pool", "sysfs_root"}},
 	{"standby", []string{"network", "bridge"}},
 	{"pools", nil},
@@ -258,6 +283,7 @@ var schema = [...]struct {
 	{"lint", []string{"require_migratable", "standby_networks", "disable"}},
 	{"state", []string{"dir", "claim_ttl", "lock_timeout"}},
 	{"log", []string{"file"}},
+	{"orchestrate", []string{"replug", "connect", "replug_timeout", "unplug_timeout"}},
 }
 
 // schemaKeys returns the keys of table, a schema entry; nil for a table of names.
@@ -396,6 +422,10 @@ func (c *fileChecker) policy(p *Policy, top map[string]any) {
 		case "log":
 			if t, ok := c.table(path, v); ok {
 				c.log(&p.Log, path, t)
+			}
+		case "orchestrate":
+			if t, ok := c.table(path, v); ok {
+				c.orchestrate(&p.Orchestrate, path, t)
 			}
 		default:
 			c.unknown(path, v, "")
@@ -707,6 +737,64 @@ func (c *fileChecker) log(l *Log, path []string, t map[string]any) {
 			c.unknown(kp, v, "log")
 		}
 	}
+}
+
+func (c *fileChecker) orchestrate(o *Orchestrate, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "replug":
+			c.oneOf(&o.Replug, kp, v, `auto starts a replug worker when a guest arrives with devices parked for its migration; off leaves them to "virt-failover repair"`,
+				ReplugAuto, ReplugOff)
+		case "connect":
+			var s string
+			if c.str(&s, kp, v) {
+				if why := badLibvirtURI(s); why != "" {
+					c.add(kp, `write a libvirt URI, like "qemu:///system" or "qemu+ssh://root@host-a/system"`,
+						"%s: %q is not a libvirt URI: %s", keyLabel(kp), s, why)
+				} else {
+					o.Connect = s
+				}
+			}
+		case "replug_timeout":
+			c.duration(&o.ReplugTimeout, kp, v, "60s", `a re-plug needs time to attach the device: "60s" is the default`)
+		case "unplug_timeout":
+			c.duration(&o.UnplugTimeout, kp, v, "30s", `the guest needs time to release a device: "30s" is the default`)
+		default:
+			c.unknown(kp, v, "orchestrate")
+		}
+	}
+}
+
+// badLibvirtURI says why s is not a libvirt connection URI (DRIVER[+TRANSPORT]://[HOST]/PATH, like
+// qemu:///system), "" when it is one.
+func badLibvirtURI(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	switch {
+	case s == "":
+		return "it is empty"
+	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		return "it has whitespace"
+	case !ok || scheme == "":
+		return "it has no DRIVER:// part"
+	case !isURIScheme(scheme):
+		return fmt.Sprintf("%q is not a driver name", scheme)
+	case !strings.Contains(rest, "/"):
+		return "it has no path (qemu:///system, qemu:///session)"
+	}
+	return ""
+}
+
+// isURIScheme reports whether s is a URI scheme: a letter, then letters, digits, '+', '-' or '.'.
+func isURIScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		letter := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+		if !letter && (i == 0 || !(b >= '0' && b <= '9' || b == '+' || b == '-' || b == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // crossChecks runs the rules that relate keys of different tables.

@@ -68,6 +68,8 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Lint:    Lint{},
 		State:   State{Dir: "/var/lib/virt-failover", ClaimTTL: 10 * time.Minute, LockTimeout: 5 * time.Second},
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
+		Orchestrate: Orchestrate{Replug: "auto", Connect: "qemu:///system",
+			ReplugTimeout: 60 * time.Second, UnplugTimeout: 30 * time.Second},
 	}
 	if diff := cmp.Diff(want, Default()); diff != "" {
 		t.Errorf("Default() (-want +got):\n%s", diff)
@@ -189,7 +191,7 @@ func TestDocsMatchDefaults(t *testing.T) {
 			continue
 		}
 		got := v.V
-		if s, ok := got.(string); ok && (full == "state.claim_ttl" || full == "state.lock_timeout") {
+		if s, ok := got.(string); ok && strings.HasSuffix(full, "_ttl") || strings.HasSuffix(full, "_timeout") {
 			d, err := time.ParseDuration(s)
 			if err != nil {
 				t.Errorf("docs/policy.md: %s default %s: %v", full, def, err)
@@ -239,28 +241,32 @@ var defaultsByKey = func() map[string]any {
 	}
 	var empty Pool
 	return map[string]any{
-		"host.enabled":            d.Host.Enabled,
-		"host.accept_incoming":    d.Host.AcceptIncoming,
-		"host.on_error":           d.Host.OnError,
-		"host.enforce":            d.Host.Enforce,
-		"host.default_pool":       d.Host.DefaultPool,
-		"host.sysfs_root":         d.Host.SysfsRoot,
-		"standby.network":         d.Standby.Network,
-		"standby.bridge":          d.Standby.Bridge,
-		"pools.*.pf":              strs(empty.PF),
-		"pools.*.addresses":       strs(empty.Addresses),
-		"pools.*.networks":        strs(empty.Networks),
-		"storage.device":          nil,
-		"storage.lun":             nil,
-		"rewrite.networks":        table(d.Rewrite.Networks),
-		"rewrite.bridges":         table(d.Rewrite.Bridges),
-		"lint.require_migratable": d.Lint.RequireMigratable,
-		"lint.standby_networks":   strs(d.Lint.StandbyNetworks),
-		"lint.disable":            strs(d.Lint.Disable),
-		"state.dir":               d.State.Dir,
-		"state.claim_ttl":         d.State.ClaimTTL,
-		"state.lock_timeout":      d.State.LockTimeout,
-		"log.file":                d.Log.File,
+		"host.enabled":               d.Host.Enabled,
+		"host.accept_incoming":       d.Host.AcceptIncoming,
+		"host.on_error":              d.Host.OnError,
+		"host.enforce":               d.Host.Enforce,
+		"host.default_pool":          d.Host.DefaultPool,
+		"host.sysfs_root":            d.Host.SysfsRoot,
+		"standby.network":            d.Standby.Network,
+		"standby.bridge":             d.Standby.Bridge,
+		"pools.*.pf":                 strs(empty.PF),
+		"pools.*.addresses":          strs(empty.Addresses),
+		"pools.*.networks":           strs(empty.Networks),
+		"storage.device":             nil,
+		"storage.lun":                nil,
+		"rewrite.networks":           table(d.Rewrite.Networks),
+		"rewrite.bridges":            table(d.Rewrite.Bridges),
+		"lint.require_migratable":    d.Lint.RequireMigratable,
+		"lint.standby_networks":      strs(d.Lint.StandbyNetworks),
+		"lint.disable":               strs(d.Lint.Disable),
+		"state.dir":                  d.State.Dir,
+		"state.claim_ttl":            d.State.ClaimTTL,
+		"state.lock_timeout":         d.State.LockTimeout,
+		"log.file":                   d.Log.File,
+		"orchestrate.replug":         d.Orchestrate.Replug,
+		"orchestrate.connect":        d.Orchestrate.Connect,
+		"orchestrate.replug_timeout": d.Orchestrate.ReplugTimeout,
+		"orchestrate.unplug_timeout": d.Orchestrate.UnplugTimeout,
 	}
 }()
 
@@ -311,8 +317,10 @@ func TestParseFull(t *testing.T) {
 			StandbyNetworks:   []string{"default", "br-standby"},
 			Disable:           []string{"VF003", "VF010"},
 		},
-		State:  State{Dir: "/srv/virt-failover", ClaimTTL: 90 * time.Minute, LockTimeout: 5 * time.Second},
-		Log:    Log{File: "/var/log/virt-failover/hook.log"},
+		State: State{Dir: "/srv/virt-failover", ClaimTTL: 90 * time.Minute, LockTimeout: 5 * time.Second},
+		Log:   Log{File: "/var/log/virt-failover/hook.log"},
+		Orchestrate: Orchestrate{Replug: ReplugOff, Connect: "qemu+ssh://root@host-a/system?socket=/run/libvirt/libvirt-sock",
+			ReplugTimeout: 2 * time.Minute, UnplugTimeout: 45 * time.Second},
 		Source: "full.toml",
 	}
 	if diff := cmp.Diff(want, p); diff != "" {
@@ -364,6 +372,16 @@ var roundTripCases = []struct {
 	{"state-claim-ttl", "[state]\nclaim_ttl = \"90s\"\n", func(p *Policy) { p.State.ClaimTTL = 90 * time.Second }},
 	{"state-lock-timeout", "[state]\nlock_timeout = \"2s\"\n", func(p *Policy) { p.State.LockTimeout = 2 * time.Second }},
 	{"log-file", "[log]\nfile = \"/tmp/vf.log\"\n", func(p *Policy) { p.Log.File = "/tmp/vf.log" }},
+	{"orchestrate-replug-off", "[orchestrate]\nreplug = \"off\"\n", func(p *Policy) { p.Orchestrate.Replug = ReplugOff }},
+	{"orchestrate-replug-auto", "[orchestrate]\nreplug = \"auto\"\n", func(p *Policy) {}},
+	{"orchestrate-connect-socket", "[orchestrate]\nconnect = \"qemu:///system?socket=/run/libvirt/virtqemud-sock\"\n", func(p *Policy) {
+		p.Orchestrate.Connect = "qemu:///system?socket=/run/libvirt/virtqemud-sock"
+	}},
+	{"orchestrate-connect-tcp", "[orchestrate]\nconnect = \"qemu+tcp://192.0.2.1/system\"\n", func(p *Policy) {
+		p.Orchestrate.Connect = "qemu+tcp://192.0.2.1/system"
+	}},
+	{"orchestrate-replug-timeout", "[orchestrate]\nreplug_timeout = \"90s\"\n", func(p *Policy) { p.Orchestrate.ReplugTimeout = 90 * time.Second }},
+	{"orchestrate-unplug-timeout", "[orchestrate]\nunplug_timeout = \"1m\"\n", func(p *Policy) { p.Orchestrate.UnplugTimeout = time.Minute }},
 	{"dotted-keys", "host.enabled = false\nlog.file = \"/tmp/vf.log\"\n", func(p *Policy) {
 		p.Host.Enabled = false
 		p.Log.File = "/tmp/vf.log"
@@ -581,6 +599,34 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{name: "lock-timeout-zero", toml: "[state]\nlock_timeout = \"0s\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[state] lock_timeout must be positive, not "0s"`, `"5s" is the default`},
+		}},
+		{name: "orchestrate-replug-unknown", toml: "[orchestrate]\nreplug = \"always\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] replug must be auto or off, not "always"`, "auto starts a replug worker"},
+		}},
+		{name: "orchestrate-replug-boolean", toml: "[orchestrate]\nreplug = true\n", want: []wantPolicyError{
+			{"policy.toml:2:1", "[orchestrate] replug must be a string, not a boolean", `replug = "..."`},
+		}},
+		{name: "orchestrate-connect-not-a-uri", toml: "[orchestrate]\nconnect = \"system\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] connect: "system" is not a libvirt URI: it has no DRIVER:// part`, "qemu:///system"},
+		}},
+		{name: "orchestrate-connect-without-path", toml: "[orchestrate]\nconnect = \"qemu://\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] connect: "qemu://" is not a libvirt URI: it has no path`, ""},
+		}},
+		{name: "orchestrate-connect-bad-driver", toml: "[orchestrate]\nconnect = \"1qemu:///system\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] connect: "1qemu:///system" is not a libvirt URI: "1qemu" is not a driver name`, ""},
+		}},
+		{name: "orchestrate-connect-with-space", toml: "[orchestrate]\nconnect = \"qemu:///system \"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] connect: "qemu:///system " is not a libvirt URI: it has whitespace`, ""},
+		}},
+		{name: "orchestrate-connect-empty", toml: "[orchestrate]\nconnect = \"\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] connect: "" is not a libvirt URI: it is empty`, ""},
+		}},
+		{name: "orchestrate-timeouts", toml: "[orchestrate]\nreplug_timeout = \"0s\"\nunplug_timeout = 30\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[orchestrate] replug_timeout must be positive, not "0s"`, `"60s" is the default`},
+			{"policy.toml:3:1", `[orchestrate] unplug_timeout must be a duration string like "30s", not an integer`, `unplug_timeout = "30s"`},
+		}},
+		{name: "orchestrate-unknown-key", toml: "[orchestrate]\nreplug_timout = \"1m\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", "unknown key 'replug_timout' in [orchestrate]", "did you mean 'replug_timeout'?"},
 		}},
 		{name: "claim-ttl-zero", toml: "[state]\nclaim_ttl = \"0s\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[state] claim_ttl must be positive, not "0s"`, ""},

@@ -199,7 +199,11 @@ type PoolDevice struct {
 	Plain   bool   // a plain <hostdev> primary: libvirt does not program its VF's MAC
 	MAC     string // the MAC its VF must have (the standby's), for Plain
 	Attr    string // "network" or "bridge": the <source> attribute of a network resource
-	source  *xmlxform.Element
+	// Parked is the record of a device the orchestrator unplugged for a migration
+	// (docs/metadata.md#parked): El is the definition inside it, and its resource is claimed for
+	// the re-plug on the host the domain arrives on. nil for a device of <devices>.
+	Parked *Parked
+	source *xmlxform.Element
 }
 
 // WantsPools reports whether the domain may use pool resources, so that the caller resolves the
@@ -214,6 +218,11 @@ func WantsPools(d *Domain, p *Policy) bool {
 	}
 	for _, r := range d.Records {
 		if r.Pool != "" {
+			return true
+		}
+	}
+	for _, pk := range d.Parked {
+		if pk.Pool != "" && pk.Reason == ParkedForMigration {
 			return true
 		}
 	}
@@ -342,6 +351,14 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 		default:
 			continue
 		}
+		if r := d.RecordFor(pd.Alias); r != nil && r.Kind == KindBondPair && pd.Kind == KindVF {
+			// A bond's primary draws from the pool its record names, as a teaming primary does;
+			// a plain <hostdev> one gets the bond's MAC through its PF.
+			pd.Primary = true
+			if dev.Name.Local == "hostdev" {
+				pd.Plain, pd.MAC = true, bondMAC(d, r)
+			}
+		}
 		pd.El = dev
 		pd.Label = DeviceLabel(dev)
 		alias := pd.Alias
@@ -368,7 +385,62 @@ func PoolDevices(d *Domain, p *Policy, ps *Pools) (devs []*PoolDevice, notes []s
 		}
 		devs = append(devs, pd)
 	}
+	for _, pk := range d.Parked {
+		if pd, note := parkedPoolDevice(d, pk, p); pd != nil {
+			devs = append(devs, pd)
+		} else if note != "" {
+			notes = append(notes, note)
+		}
+	}
 	return devs, notes
+}
+
+// bondMAC is the MAC a bond's VF must have: its record's, else its standby's.
+func bondMAC(d *Domain, r *Record) string {
+	if r.MAC != "" {
+		return r.MAC
+	}
+	if sby := d.NICByAlias(r.Standby); sby != nil {
+		return sby.MAC
+	}
+	return ""
+}
+
+// parkedPoolDevice is the pool device of a device parked for a migration whose record names a
+// pool: its VF or network is claimed on the host the domain arrives on. nil (with a note when it
+// matters) for any other record.
+func parkedPoolDevice(d *Domain, pk *Parked, p *Policy) (*PoolDevice, string) {
+	if pk.Reason != ParkedForMigration || pk.Pool == "" || pk.Device == nil || !IsUserAlias(pk.Alias) {
+		return nil, ""
+	}
+	dev := pk.Device
+	label := "parked " + dev.Name.Local + " " + pk.Alias
+	if _, ok := p.Pools[pk.Pool]; !ok {
+		return nil, fmt.Sprintf("pool '%s' of %s is not defined in this host's policy; left alone", pk.Pool, label)
+	}
+	pd := &PoolDevice{El: dev, Label: label, Alias: pk.Alias, Primary: true, Pool: pk.Pool, Parked: pk,
+		Managed: AttrOf(dev, "managed") == "yes"}
+	src := DeviceChild(dev, "source")
+	switch typ := AttrOf(dev, "type"); {
+	case dev.Name.Local == "hostdev" && typ == "pci", dev.Name.Local == "interface" && typ == "hostdev":
+		pd.Kind, pd.source = KindVF, DeviceChild(src, "address")
+		pd.Current = PCIAddress(pd.source)
+		if r := d.RecordFor(pk.Alias); dev.Name.Local == "hostdev" && r != nil && (r.Kind == KindBondPair || r.Kind == KindNetPair) {
+			pd.Plain, pd.MAC = true, bondMAC(d, r)
+		}
+	case dev.Name.Local == "interface" && (typ == "network" || typ == "bridge"):
+		pd.Kind, pd.source, pd.Attr = KindNetwork, src, typ
+		if src != nil && AttrOf(src, "network") != "" {
+			pd.Attr = "network"
+		}
+		pd.Current = AttrOf(src, pd.Attr)
+	default:
+		return nil, fmt.Sprintf("%s draws nothing a pool hands out (a VF or a network); pool '%s' left alone", label, pk.Pool)
+	}
+	if pd.source == nil {
+		return nil, fmt.Sprintf("%s has no <source> to claim for; pool '%s' left alone", label, pk.Pool)
+	}
+	return pd, ""
 }
 
 func nicOf(d *Domain, e *xmlxform.Element) *NIC {

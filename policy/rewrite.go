@@ -15,20 +15,30 @@ type RewritePlan struct {
 
 // PlanRewrite maps host-side names of an incoming definition to this host's: every
 // <interface type='network'> whose <source network='K'/> is a key of [rewrite.networks], and every
-// <interface type='bridge'> whose <source bridge='K'/> is a key of [rewrite.bridges]. Only the
-// source attribute changes; libvirt's ABI check does not compare interface sources
-// (docs/failover.md#abi-check). Interfaces in skip are left alone: a pool remaps its primaries.
+// <interface type='bridge'> whose <source bridge='K'/> is a key of [rewrite.bridges], those of
+// <devices> and those parked in the metadata (docs/metadata.md#parked), which come back on this
+// host. Only the source attribute changes; libvirt's ABI check does not compare interface sources
+// (docs/failover.md#abi-check), nor the metadata. Interfaces in skip are left alone: a pool remaps
+// its primaries.
 func PlanRewrite(doc *xmlxform.Doc, p *Policy, skip ...*xmlxform.Element) RewritePlan {
 	plan := RewritePlan{Transform: xmlxform.NewTransform(doc)}
-	devices := doc.Root.Child("devices")
-	if devices == nil || (len(p.Rewrite.Networks) == 0 && len(p.Rewrite.Bridges) == 0) {
+	if len(p.Rewrite.Networks) == 0 && len(p.Rewrite.Bridges) == 0 {
 		return plan
 	}
-	for _, iface := range devices.ChildrenNamed("interface") {
+	var ifaces []*xmlxform.Element
+	if devices := doc.Root.Child("devices"); devices != nil {
+		ifaces = devices.ChildrenNamed("interface")
+	}
+	for _, dev := range parkedDevices(doc.Root) {
+		if dev.Name.Local == "interface" {
+			ifaces = append(ifaces, dev)
+		}
+	}
+	for _, iface := range ifaces {
 		if slices.Contains(skip, iface) {
 			continue
 		}
-		src := iface.Child("source")
+		src := DeviceChild(iface, "source")
 		if src == nil {
 			continue
 		}
@@ -52,7 +62,11 @@ func PlanRewrite(doc *xmlxform.Doc, p *Policy, skip ...*xmlxform.Element) Rewrit
 			continue
 		}
 		plan.Transform.SetAttr(src, attr, to)
-		plan.Changes = append(plan.Changes, fmt.Sprintf("%s: source %s '%s' -> '%s'", DeviceLabel(iface), attr, from, to))
+		label := DeviceLabel(iface)
+		if iface.Name.Space == NamespaceMetadata || iface.Parent != nil && iface.Parent.Name.Local == "parked" {
+			label = "parked " + label
+		}
+		plan.Changes = append(plan.Changes, fmt.Sprintf("%s: source %s '%s' -> '%s'", label, attr, from, to))
 	}
 	return plan
 }
@@ -60,12 +74,12 @@ func PlanRewrite(doc *xmlxform.Doc, p *Policy, skip ...*xmlxform.Element) Rewrit
 // DeviceLabel names a device for messages: its alias, else its MAC, else its path.
 func DeviceLabel(e *xmlxform.Element) string {
 	label := e.Name.Local
-	if a := e.Child("alias"); a != nil {
+	if a := DeviceChild(e, "alias"); a != nil {
 		if name, ok := a.Attr("name"); ok {
 			return label + " " + name
 		}
 	}
-	if m := e.Child("mac"); m != nil {
+	if m := DeviceChild(e, "mac"); m != nil {
 		if addr, ok := m.Attr("address"); ok {
 			return label + " " + addr
 		}

@@ -27,8 +27,9 @@ func pairCommand() *cli.Command {
 		ArgsUsage: "FILE|-",
 		Description: "For every assigned NIC without a standby (an <interface type='hostdev'>, an <interface type='network'>\n" +
 			"on a network a policy pool lists, a PCI <hostdev> given with --nic) it adds a virtio standby <interface>,\n" +
-			"the <teaming> of both, user aliases and one MAC; for an assigned storage device ([[storage]], --storage)\n" +
-			"a virtio-scsi path to the same LUN; and it records the pairs under <metadata>. Every byte it does not\n" +
+			"the <teaming> of both, user aliases and one MAC (with --bond: no <teaming>, the guest bonds them); for an\n" +
+			"assigned storage device ([[storage]], --storage) a virtio-scsi path to the same LUN; --detach marks a device\n" +
+			"to unplug for migrations; and it records the pairs under <metadata>. Every byte it does not\n" +
 			"add or edit stays as it was. A paired definition comes out byte for byte the same, also one paired by\n" +
 			"hand or by other tools (QEMU fails it over as it is): --adopt records such pairs too.\n\n" +
 			"It prints the result on stdout; -w rewrites FILE in place, -o writes OUT, --diff prints a diff.\n" +
@@ -43,8 +44,10 @@ func pairCommand() *cli.Command {
 			&cli.StringFlag{Name: "standby-network", Usage: "new standbys connect to libvirt network `NAME` (default: [standby] of the policy)"},
 			&cli.StringFlag{Name: "standby-bridge", Usage: "new standbys connect to host bridge `NAME`"},
 			&cli.StringFlag{Name: "pool", Usage: "record pool `NAME` for the primaries (default: their record's, their network's or VF's pool, [host] default_pool)"},
-			&cli.StringSliceFlag{Name: "storage", Usage: "the PCI <hostdev> at `DEVICE=LUNPATH` is a storage device reaching that LUN (repeatable)"},
-			&cli.BoolFlag{Name: "emulated-primary", Usage: "pair the virtio NIC of a domain without assigned devices with an emulated e1000e primary"},
+			&cli.StringSliceFlag{Name: "storage", Usage: "the PCI <hostdev> at `DEVICE=LUNPATH` is a storage device reaching that LUN; DEVICE may be the user alias of an emulated SCSI <disk> standing in for one (tests) (repeatable)"},
+			&cli.BoolFlag{Name: "emulated-primary", Usage: "pair the virtio NIC of a domain without assigned devices with an emulated e1000e primary (a stand-in for a VF, for tests)"},
+			&cli.BoolFlag{Name: "bond", Usage: "the --nic NICs (and the --emulated-primary one) get a virtio standby without <teaming>, for a guest that bonds them itself (active-backup); the orchestrator unplugs the primary for migrations"},
+			&cli.StringSliceFlag{Name: "detach", Usage: "the orchestrator unplugs the device with user alias `ALIAS` for migrations and plugs it back after, without a standby (repeatable)"},
 			&cli.BoolFlag{Name: "adopt", Usage: "record pairs QEMU fails over as they are but pair did not write (aliases, metadata): needed only for the hook's pools"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "report only warnings and errors"},
 		},
@@ -76,6 +79,8 @@ func runPair(ctx context.Context, cmd *cli.Command) error {
 		StandbyBridge:   cmd.String("standby-bridge"),
 		Pool:            cmd.String("pool"),
 		EmulatedPrimary: cmd.Bool("emulated-primary"),
+		Bond:            cmd.Bool("bond"),
+		Detach:          cmd.StringSlice("detach"),
 		Adopt:           cmd.Bool("adopt"),
 		Version:         version(),
 	}
@@ -156,6 +161,14 @@ func runPair(ctx context.Context, cmd *cli.Command) error {
 	return nil
 }
 
+// bondWord names a bond pair's standby as such in the report.
+func bondWord(kind string) string {
+	if kind == pair.KindBond {
+		return "bond "
+	}
+	return ""
+}
+
 // pairError renders a refusal with its position and hint.
 func pairError(label string, err error) error {
 	var pe *pair.Error
@@ -193,15 +206,17 @@ func printPairResult(w io.Writer, label string, res *pair.Result, quiet bool) {
 				}
 				fmt.Fprintf(w, "%s: %s%s + standby %s: paired (QEMU fails it over as it is), without a virt-failover record\n",
 					at(p.Pos), p.Device, primary, p.Standby)
+			case len(p.Changes) > 0 && p.Kind == pair.KindDetach:
+				fmt.Fprintf(w, "%s: %s (%s), unplugged for migrations: %s\n", at(p.Pos), p.Device, p.Primary, strings.Join(p.Changes, ", "))
 			case len(p.Changes) > 0:
-				fmt.Fprintf(w, "%s: %s (%s) + standby %s: %s\n", at(p.Pos), p.Device, p.Primary, p.Standby, strings.Join(p.Changes, ", "))
+				fmt.Fprintf(w, "%s: %s (%s) + %sstandby %s: %s\n", at(p.Pos), p.Device, p.Primary, bondWord(p.Kind), p.Standby, strings.Join(p.Changes, ", "))
 			}
 		}
 		if unrecorded {
 			fmt.Fprintf(w, "\thint: \"%s pair --adopt\" adds user aliases and a metadata record to such pairs; only the hook's pools need them (the record names the pool a primary's VF or network is claimed from)\n", programName)
 		}
 		if len(res.Pairs) == 0 {
-			fmt.Fprintf(w, "%s: nothing to pair: no <interface type='hostdev'>, pool network interface, --nic or storage device\n", label)
+			fmt.Fprintf(w, "%s: nothing to pair: no <interface type='hostdev'>, pool network interface, --nic, storage device or --detach\n", label)
 		}
 	}
 	for _, warn := range res.Warnings {

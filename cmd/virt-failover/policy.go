@@ -129,4 +129,6 @@ func printPolicySummary(w interface{ Write([]byte) (int, error) }, p *policy.Pol
 	}
 	fmt.Fprintf(w, "  rewrite: %d network(s), %d bridge(s)\n", len(p.Rewrite.Networks), len(p.Rewrite.Bridges))
 	fmt.Fprintf(w, "  log: %s\n  state: %s (claims expire after %s)\n  sysfs: %s\n", p.Log.File, p.State.Dir, p.State.ClaimTTL, p.Host.SysfsRoot)
+	fmt.Fprintf(w, "  orchestrate: replug=%s through %s, unplug within %s, replug within %s\n",
+		p.Orchestrate.Replug, p.Orchestrate.Connect, p.Orchestrate.UnplugTimeout, p.Orchestrate.ReplugTimeout)
 }

@@ -24,6 +24,7 @@ type testHost struct {
 	pol    *policy.Policy
 	status string
 	l      *ledger.Ledger
+	name   string // the host's name, as parked records name it
 }
 
 func newTestHost(t *testing.T, policyBody string) *testHost {
@@ -37,7 +38,7 @@ func newTestHost(t *testing.T, policyBody string) *testHost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := &testHost{t: t, pol: pol, status: filepath.Join(dir, "run"), l: ledger.Open(pol.State.Dir)}
+	th := &testHost{t: t, pol: pol, status: filepath.Join(dir, "run"), l: ledger.Open(pol.State.Dir), name: "vf-b"}
 	th.l.Now = func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
 	if err := os.MkdirAll(th.status, 0o755); err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func (th *testHost) decide(op string, xml []byte) Plan {
 	if s == nil {
 		th.t.Fatalf("%s: the domain uses no pool", op)
 	}
+	h.Name = th.name
 	var p Plan
 	err = th.l.Update(func(tx *ledger.Tx) error {
 		switch op {

@@ -7,6 +7,7 @@ package claims
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -25,7 +26,10 @@ type Host struct {
 	Sys     sysfs.FS
 	Pools   *policy.Pools
 	Running Running // what runs here (Load reads it)
-	used    usage
+	// Name is this host's name (its hostname), which a parked device's record names when this
+	// host has claimed the device's resource for its re-plug (docs/metadata.md#parked).
+	Name string
+	used usage
 }
 
 // Subject is the domain a plan is for: its identity and the devices that use pool resources.
@@ -70,9 +74,16 @@ func Load(pol *policy.Policy, statusDir string, dom *policy.Domain, fallbackName
 
 // resolve reads the host's pools (sysfs).
 func resolve(pol *policy.Policy) *Host {
-	h := &Host{Pol: pol, Sys: sysfs.FS{Root: pol.Host.SysfsRoot}}
+	h := &Host{Pol: pol, Sys: sysfs.FS{Root: pol.Host.SysfsRoot}, Name: HostName()}
 	h.Pools = policy.ResolvePools(pol, h.Sys)
 	return h
+}
+
+// HostName is this host's name as parked records name it: its hostname (uname -n), "" when it
+// cannot be read.
+func HostName() string {
+	name, _ := os.Hostname()
+	return name
 }
 
 // subject finds dom's pool devices on the host; nil when it has none.
@@ -261,7 +272,10 @@ func (h *Host) macJob(dev *policy.PoolDevice, addr string) (MACJob, *Refusal) {
 // when it is in its pool on this host and free, or gets a free one, its host-side source rewritten;
 // each is claimed pending until prepare confirms it. No free resource refuses. [rewrite] applies to
 // everything else. The rewrite passes the ABI guard before the plan claims anything, and plain
-// <hostdev> primaries get their VF's MAC. The error is for what kept it from planning.
+// <hostdev> primaries get their VF's MAC. A device the orchestrator parked for the migration is a
+// primary too: its definition inside its record is rewritten (metadata, which libvirt's ABI check
+// does not compare) and the record names this host as the one that claimed it. The error is for
+// what kept it from planning.
 func PlanIncoming(h *Host, s *Subject, doc *xmlxform.Doc, snap Snapshot) (Plan, error) {
 	var skip []*xmlxform.Element
 	for _, dev := range s.Devs {
@@ -299,6 +313,10 @@ func PlanIncoming(h *Host, s *Subject, doc *xmlxform.Doc, snap Snapshot) (Plan, 
 				return Plan{Refusal: rf}, nil
 			}
 			p.MACs = append(p.MACs, job)
+		}
+		if pk := dev.Parked; pk != nil && pk.Host != h.Name && h.Name != "" {
+			rw.Transform.SetAttr(pk.El, "host", h.Name)
+			p.Changes = append(p.Changes, fmt.Sprintf("%s: claimed for its re-plug on host %s", dev.Label, h.Name))
 		}
 	}
 	if len(p.Changes) > 0 {
@@ -338,6 +356,17 @@ func PlanPrepare(h *Host, s *Subject, snap Snapshot) Plan {
 	keep := map[string]bool{}
 	for _, dev := range s.Devs {
 		res, inPool := dev.InPool(h.Pools)
+		if dev.Parked != nil {
+			// A parked device never stops a start: its resource is confirmed when this host
+			// claimed it (the record names it) and still can, else left to whoever plugs it back.
+			if dev.Parked.Host == h.Name && h.Name != "" && inPool && h.whyTaken(v, s, res, dev, true) == "" {
+				t := Take{Pool: res.Pool, Resource: res.Name, Owner: owner(s, dev), State: ledger.Confirmed}
+				v.take(t)
+				p.Takes = append(p.Takes, t)
+				keep[dev.Alias] = true
+			}
+			continue
+		}
 		var why string
 		switch {
 		case !inPool && dev.Current == "":
@@ -388,6 +417,9 @@ func PlanRebuild(h *Host, s *Subject, snap Snapshot) Plan {
 	v := &view{snap: snap}
 	keep := map[string]bool{}
 	for _, dev := range s.Devs {
+		if dev.Parked != nil && (dev.Parked.Host != h.Name || h.Name == "") {
+			continue // parked, and its resource claimed elsewhere or not at all
+		}
 		res, ok := h.Pools.Lookup(dev.Kind, dev.Current)
 		if !ok {
 			p.Conflicts = append(p.Conflicts, fmt.Sprintf("%s uses %s, which is in no pool on this host", dev.Label, dev.Describe(dev.Current)))

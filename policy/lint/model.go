@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -50,6 +51,22 @@ type metaPair struct {
 	el                                        *xmlxform.Element
 	kind, standby, primary, mac, pool, device string
 	lun                                       string
+	emulated                                  bool // emulated='yes': a stand-in for the assigned device
+}
+
+// orchestrated reports whether the orchestrator unplugs the pair's primary for migrations: a bond
+// primary, a storage leg, a detached device (docs/metadata.md). A net pair's is QEMU's to unplug.
+func (mp *metaPair) orchestrated() bool {
+	return mp.kind == policy.KindBondPair || mp.kind == policy.KindStoragePair || mp.kind == policy.KindDetachPair
+}
+
+// describe says what the record makes of its primary, for messages: "bond pair with standby
+// 'ua-sby0'", "a device unplugged for migrations".
+func (mp *metaPair) describe() string {
+	if mp.kind == policy.KindDetachPair || mp.standby == "" {
+		return "a device the orchestrator unplugs for migrations"
+	}
+	return fmt.Sprintf("%s pair with standby '%s'", mp.kind, mp.standby)
 }
 
 func buildModel(d *policy.Domain, pol *policy.Policy) *model {
@@ -106,7 +123,7 @@ func buildModel(d *policy.Domain, pol *policy.Policy) *model {
 	}
 	for _, r := range d.Records {
 		m.meta = append(m.meta, &metaPair{el: r.El, kind: r.Kind, standby: r.Standby, primary: r.Primary,
-			mac: r.MAC, pool: r.Pool, device: r.Device, lun: r.LUN})
+			mac: r.MAC, pool: r.Pool, device: r.Device, lun: r.LUN, emulated: r.Emulated})
 	}
 	if pol != nil {
 		m.poolNetworks, m.poolAddrs, m.storageLUN = map[string]string{}, map[string]string{}, map[string]string{}

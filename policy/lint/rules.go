@@ -41,4 +41,7 @@ var registry = []*Rule{
 	rulePairMetadata,              // VF036
 	ruleSuppression,               // VF037
 	ruleSchema,                    // VF038
+	ruleBondTeaming,               // VF039
+	ruleBondMAC,                   // VF040
+	ruleParkedRecord,              // VF041
 }

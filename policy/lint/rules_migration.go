@@ -16,8 +16,8 @@ var ruleHostdevBlocksMigration = &Rule{
 		What: "A `<hostdev>` that libvirt will not migrate: a PCI device without `<teaming type='transient'>`, a " +
 			"SCSI, scsi_host or mdev device, or `mode='capabilities'`. USB devices are fine. A warning; an error with " +
 			"`[lint] require_migratable = true` (or `--require-migratable`); only info when virt-failover's pair " +
-			"metadata records the device as an orchestrated leg (the assigned leg of a storage pair), which the " +
-			"orchestrator unplugs before migrating. Assigned NICs have their own rule (VF028).",
+			"metadata records the device as one the orchestrator unplugs before migrating (the assigned leg of a storage " +
+			"pair, a bond's primary, a `kind='detach'` device). Assigned NICs have their own rule (VF028).",
 		Why: "libvirt checks before migrating and refuses: \"cannot migrate a domain with <hostdev mode='subsystem' " +
 			"type='pci'>\"; only a transient teaming device is exempt, because QEMU unplugs it (docs/failover.md#teaming-migration). An emulated " +
 			"`failover_pair_id` set through `<qemu:override>` does not count: libvirt does not read it. " +
@@ -46,8 +46,8 @@ var ruleHostdevBlocksMigration = &Rule{
 			default:
 				continue
 			}
-			if mp := p.m.metaFor(h.Alias); mp != nil {
-				f := p.at(h.El, fmt.Sprintf("the orchestrator unplugs this device before migrating (pair metadata: %s pair with standby '%s'); libvirt alone refuses to migrate with it (\"cannot migrate a domain with %s\")", mp.kind, mp.standby, what))
+			if mp := p.m.metaFor(h.Alias); mp != nil && mp.orchestrated() {
+				f := p.at(h.El, fmt.Sprintf("the orchestrator unplugs this device before migrating (pair metadata: %s); libvirt alone refuses to migrate with it (\"cannot migrate a domain with %s\")", mp.describe(), what))
 				f.Severity = Info
 				p.relatedEl(f, mp.el, "the pair is recorded here")
 				f.Hint = "migrate with virt-failover, not plain virsh migrate"
@@ -69,7 +69,9 @@ var ruleAssignedNICWithoutStandby = &Rule{
 	Doc: Doc{
 		What: "An assigned NIC without `<teaming>`: an `<interface type='hostdev'>`, an `<interface type='network'>` on a " +
 			"network the policy lists as a VF pool, or a plain PCI `<hostdev>` whose address is a VF of a policy pool. " +
-			"A warning; an error with `[lint] require_migratable = true` (or `--require-migratable`).",
+			"A warning; an error with `[lint] require_migratable = true` (or `--require-migratable`); only info when " +
+			"virt-failover's metadata has the orchestrator unplug it for migrations (a bond's primary, whose standby " +
+			"the guest bonds with it, or a `kind='detach'` device).",
 		Why: "libvirt refuses to migrate it (\"cannot migrate a domain with <interface type='hostdev'>\"), and nothing " +
 			"carries the guest's traffic while it is gone. Transparent failover fixes both: a virtio standby with the " +
 			"same MAC and `<teaming>` on both (docs/failover.md#teaming-xml, docs/failover.md#teaming-migration). `virt-failover pair` adds them.",
@@ -94,18 +96,26 @@ var ruleAssignedNICWithoutStandby = &Rule{
 			default:
 				continue
 			}
-			p.nicWithoutStandby(n.El, what)
+			p.nicWithoutStandby(n.El, n.Alias, what)
 		}
 		for _, h := range p.dom.Hostdevs {
 			if pool, ok := p.m.poolAddrs[h.Source]; ok && h.Source != "" && h.Teaming == nil {
-				p.nicWithoutStandby(h.El, fmt.Sprintf("<hostdev> of VF %s (pool '%s')", h.Source, pool))
+				p.nicWithoutStandby(h.El, h.Alias, fmt.Sprintf("<hostdev> of VF %s (pool '%s')", h.Source, pool))
 			}
 		}
 	},
 }
 
-// nicWithoutStandby reports an assigned NIC that has no standby.
-func (p *pass) nicWithoutStandby(el *xmlxform.Element, what string) {
+// nicWithoutStandby reports an assigned NIC that has no (teaming) standby: a note when the
+// orchestrator unplugs it for migrations.
+func (p *pass) nicWithoutStandby(el *xmlxform.Element, alias, what string) {
+	if mp := p.m.metaFor(alias); mp != nil && mp.orchestrated() {
+		f := p.at(el, fmt.Sprintf("the orchestrator unplugs this NIC before migrating (pair metadata: %s); libvirt alone refuses to migrate with it (\"cannot migrate a domain with %s\")", mp.describe(), what))
+		f.Severity = Info
+		p.relatedEl(f, mp.el, "the pair is recorded here")
+		f.Hint = "migrate with virt-failover, not plain virsh migrate"
+		return
+	}
 	f := p.at(el, fmt.Sprintf("assigned NIC without a virtio standby: libvirt refuses to migrate the domain (\"cannot migrate a domain with %s\")", what))
 	if p.pol.Lint.RequireMigratable {
 		f.Severity = Error

@@ -113,7 +113,8 @@ var ruleMACDuplicate = &Rule{
 	ID: "VF019", Name: "mac-duplicate", Severity: Error, HookSafe: true,
 	Summary: "one MAC on interfaces that are not one failover pair, where it matters",
 	Doc: Doc{
-		What: "Two `<interface>`s share a MAC without being a standby and its primary, and either one of them is " +
+		What: "Two `<interface>`s share a MAC without being a standby and its primary (of a teaming pair, or of a bond " +
+			"pair virt-failover's metadata records), and either one of them is " +
 			"in a failover pair, or both are on the same L2 segment: the same `<source network>`, `<source bridge>` " +
 			"or `direct` device, or the same multicast group. MACs are compared as libvirt reads them " +
 			"(`52:54:0:1:2:3` is `52:54:00:01:02:03`). NICs that share no segment may repeat a MAC: libvirt's own " +
@@ -142,9 +143,24 @@ var ruleMACDuplicate = &Rule{
 				role[t.el] = "?"
 			}
 		}
+		// A bond pair (docs/pair.md#bond): the guest's active-backup bond keeps one MAC on both
+		// slaves, so they share it by design, and no net_failover takes either for another's.
+		bond := map[*xmlxform.Element]string{}
+		for _, mp := range p.m.meta {
+			if mp.kind != policy.KindBondPair || mp.standby == "" || mp.primary == "" {
+				continue
+			}
+			s, pr := p.dom.Aliases[mp.standby], p.dom.Aliases[mp.primary]
+			if len(s) == 1 && len(pr) == 1 && role[s[0]] == "" && role[pr[0]] == "" {
+				bond[s[0]], bond[pr[0]] = mp.standby, mp.standby
+			}
+		}
 		// conflict says why one MAC on a and b is wrong, "" when it is not.
 		conflict := func(a, b *policy.NIC) string {
 			ra, rb := role[a.El], role[b.El]
+			if bond[a.El] != "" && bond[a.El] == bond[b.El] {
+				return "" // the two slaves of one bond
+			}
 			switch {
 			case ra == "" && rb == "":
 				if seg := segment(a); seg != "" && seg == segment(b) {
@@ -344,21 +360,33 @@ var rulePrimaryNotHotpluggable = &Rule{
 	Summary: "a primary on a PCI port that cannot hot-unplug",
 	Doc: Doc{
 		What: "A primary's guest `<address type='pci'>` puts it directly on `pcie.0` of a q35 machine, or behind a " +
-			"controller with `<target hotplug='off'/>`.",
+			"controller with `<target hotplug='off'/>`. Primaries are those of `<teaming>` pairs and of emulated " +
+			"pairs, and the devices virt-failover's metadata has the orchestrator unplug (bond primaries, storage " +
+			"legs, `kind='detach'` devices).",
 		Why: "QEMU unplugs the primary through the bus's hot-plug handler when migration starts and plugs it back " +
 			"after; a primary on a bus without hot-plug is refused (\"Bus 'pcie.0' does not support hotplugging\") or " +
-			"cannot be unplugged (docs/failover.md#hotplug, docs/failover.md#qemu-migration).",
+			"cannot be unplugged (docs/failover.md#hotplug, docs/failover.md#qemu-migration). The orchestrator's " +
+			"detach goes through the same hot-plug controller (docs/failover.md#teaming-migration).",
 		Bad:  "<controller type='pci' index='3' model='pcie-root-port'>\n  <target chassis='3' port='0xa' hotplug='off'/>\n</controller>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>\n</interface>",
 		Good: "<controller type='pci' index='3' model='pcie-root-port'>\n  <target chassis='3' port='0xa'/>\n</controller>\n<interface type='hostdev' managed='yes'>\n  <teaming type='transient' persistent='ua-sby0'/>\n  <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>\n</interface>",
 	},
 	check: func(p *pass) {
+		els := make([]*xmlxform.Element, 0, len(p.m.transients))
 		for _, t := range p.m.transients {
-			bus, _, ok := guestPCI(t.el)
+			els = append(els, t.el)
+		}
+		for _, mp := range p.m.meta {
+			if devs := p.dom.Aliases[mp.primary]; mp.orchestrated() && len(devs) == 1 && mp.primary != "" && !slices.Contains(els, devs[0]) {
+				els = append(els, devs[0])
+			}
+		}
+		for _, el := range els {
+			bus, _, ok := guestPCI(el)
 			if !ok {
 				continue
 			}
 			ctrl := p.m.controllers[bus]
-			addr := t.el.Child("address")
+			addr := el.Child("address")
 			switch {
 			case p.dom.IsQ35() && (bus == 0 || attr(ctrl, "model") == "pcie-root"):
 				f := p.atAttr(addr, "bus", "the primary sits directly on pcie.0, which has no hot-plug: QEMU refuses a failover primary there (\"Bus 'pcie.0' does not support hotplugging\")")

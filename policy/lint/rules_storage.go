@@ -11,9 +11,10 @@ import (
 
 // storageLeg is an assigned storage device and what should be its virtio path to the same LUN.
 type storageLeg struct {
-	mp      *metaPair       // nil for a policy [[storage]] device without pair metadata
-	hostdev *policy.Hostdev // nil when the metadata names no such hostdev
-	lun     string          // host path of the LUN, "" when unknown
+	mp      *metaPair         // nil for a policy [[storage]] device without pair metadata
+	hostdev *policy.Hostdev   // nil when the metadata names no such hostdev
+	standIn *xmlxform.Element // the emulated <disk> of a stand-in leg (emulated='yes'), else nil
+	lun     string            // host path of the LUN, "" when unknown
 	disk    *xmlxform.Element
 }
 
@@ -33,6 +34,9 @@ func storageLegs(p *pass) []*storageLeg {
 			continue
 		}
 		l := &storageLeg{mp: mp, lun: mp.lun}
+		if devs := p.dom.Aliases[mp.primary]; mp.emulated && len(devs) == 1 && devs[0].Name.Local == "disk" {
+			l.standIn = devs[0]
+		}
 		for _, h := range p.dom.Hostdevs {
 			if h.Alias == mp.primary && mp.primary != "" {
 				l.hostdev = h
@@ -261,7 +265,8 @@ var ruleStorageWWNMismatch = &Rule{
 	Summary: "a storage pair's legs disagree on the WWN",
 	Doc: Doc{
 		What: "The standby disk of a storage pair sets a `<wwn>` that differs from the WWN of its LUN (read from a " +
-			"`/dev/disk/by-id/wwn-0x…` or `scsi-3…` path).",
+			"`/dev/disk/by-id/wwn-0x…` or `scsi-3…` path), or, for an emulated disk standing in for the assigned leg " +
+			"(`emulated='yes'`), from the stand-in's `<wwn>`.",
 		Why: "Guest multipath groups paths by WWID; legs that report different WWNs become two disks, and the guest " +
 			"loses the LUN when the assigned leg is unplugged. `<wwn>` and `<serial>` are part of libvirt's ABI check, so " +
 			"this cannot be fixed during a migration (docs/failover.md#storage-multipath, docs/failover.md#abi-check).",
@@ -274,7 +279,13 @@ var ruleStorageWWNMismatch = &Rule{
 				continue
 			}
 			w := l.disk.Child("wwn")
-			lunWWN := wwnOfPath(l.lun)
+			lunWWN, of := wwnOfPath(l.lun), fmt.Sprintf("its LUN's WWN %%s (%s)", l.lun)
+			if l.standIn != nil {
+				lunWWN, of = "", "the WWN %s of the stand-in it pairs with"
+				if sw := l.standIn.Child("wwn"); sw != nil {
+					lunWWN = normalWWN(sw.Text(p.dom.Doc))
+				}
+			}
 			if w == nil || lunWWN == "" {
 				continue
 			}
@@ -282,7 +293,7 @@ var ruleStorageWWNMismatch = &Rule{
 			if got == lunWWN {
 				continue
 			}
-			f := p.at(w, fmt.Sprintf("the storage standby's <wwn> %s differs from its LUN's WWN %s (%s): guest multipath groups by WWID, so the legs become two disks", got, lunWWN, l.lun))
+			f := p.at(w, fmt.Sprintf("the storage standby's <wwn> %s differs from "+of+": guest multipath groups by WWID, so the legs become two disks", got, lunWWN))
 			p.relatedEl(f, l.at(), "the LUN is recorded here")
 			f.Hint = fmt.Sprintf("set <wwn>%s</wwn>, or use device='lun' so the guest sees the LUN's own identity", lunWWN)
 		}
@@ -311,57 +322,129 @@ var rulePairMetadata = &Rule{
 	Summary: "virt-failover's pair metadata does not match the devices",
 	Doc: Doc{
 		What: "A `<vfo:pair>` in the `<metadata>` that `virt-failover pair` writes names a device the domain does not " +
-			"have, or one of the wrong kind, records a MAC or device address the devices do not have, has an unknown " +
-			"kind, or names a pool the policy does not define.",
+			"have (and has not parked), or one of the wrong kind, records a MAC or device address the devices do not " +
+			"have, has an unknown kind, or names a pool the policy does not define.",
 		Why: "The orchestrator and the hook act on the metadata (which leg to unplug, which pool to claim a VF from); " +
 			"when it and the devices disagree, they act on the wrong device or not at all. The metadata goes stale when " +
 			"someone edits the devices by hand after pairing (the hook's pool claims and the orchestrator's storage legs " +
-			"rest on it, docs/failover.md#storage-multipath, docs/failover.md#teaming-migration).",
+			"rest on it, docs/failover.md#storage-multipath, docs/failover.md#teaming-migration). A device the " +
+			"orchestrator parked is in the metadata, not in `<devices>`, until it is plugged back.",
 		Bad:  "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:09' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 		Good: "<vfo:pair kind='net' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:6d:90:02' pool='fabric'/>\n…\n<interface type='bridge'>\n  <mac address='52:54:00:6d:90:02'/>\n  <alias name='ua-sby0'/>\n  <teaming type='persistent'/>\n</interface>",
 	},
 	check: func(p *pass) {
+		const hint = "run virt-failover pair again, or fix the metadata by hand"
+		// primary finds the record's primary among the devices; ok is false, with a finding, when
+		// it is neither there nor parked.
+		primary := func(mp *metaPair, what string) (*xmlxform.Element, bool) {
+			devs := p.dom.Aliases[mp.primary]
+			if len(devs) > 0 && mp.primary != "" {
+				return devs[0], true
+			}
+			if p.dom.ParkedFor(mp.primary) != nil {
+				return nil, true // unplugged by the orchestrator: VF041 checks its record
+			}
+			f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's %s '%s' is no device of the domain", what, mp.primary))
+			f.Hint = hint
+			return nil, false
+		}
+		pool := func(mp *metaPair) {
+			if _, ok := p.pol.Pools[mp.pool]; mp.pool != "" && len(p.pol.Pools) > 0 && !ok {
+				f := p.atAttr(mp.el, "pool", fmt.Sprintf("the pair metadata names pool '%s', which the policy does not define", mp.pool))
+				f.Hint = "define [pools." + mp.pool + "] in the policy, or name one of its pools"
+			}
+		}
+		mac := func(mp *metaPair, s *policy.NIC) {
+			if mp.mac != "" && s.MAC != "" && mp.mac != s.MAC {
+				f := p.atAttr(mp.el, "mac", fmt.Sprintf("the pair metadata records MAC %s, but standby '%s' has %s", mp.mac, mp.standby, s.MAC))
+				p.relatedEl(f, s.El.Child("mac"), "the standby's MAC")
+				f.Hint = hint
+			}
+		}
+		hostAddr := func(mp *metaPair, dev *xmlxform.Element) {
+			src := ""
+			switch {
+			case dev.Name.Local == "hostdev" && attr(dev, "type") == "pci", dev.Name.Local == "interface" && attr(dev, "type") == "hostdev":
+				src = policy.PCIAddress(policy.ChildPath(dev, "source", "address"))
+			}
+			if mp.device != "" && src != "" && mp.device != src {
+				f := p.atAttr(mp.el, "device", fmt.Sprintf("the pair metadata records device %s, but '%s' assigns %s", mp.device, mp.primary, src))
+				p.relatedEl(f, dev, "the device")
+				f.Hint = hint
+			}
+		}
 		for _, mp := range p.m.meta {
-			hint := "run virt-failover pair again, or fix the metadata by hand"
 			switch mp.kind {
-			case "net":
+			case policy.KindNetPair:
 				s := p.dom.NICByAlias(mp.standby)
 				if s == nil || s.TeamType != "persistent" {
 					f := p.atAttr(mp.el, "standby", fmt.Sprintf("the pair metadata's standby '%s' is no <teaming type='persistent'> interface of the domain", mp.standby))
 					f.Hint = hint
-				} else if mp.mac != "" && s.MAC != "" && mp.mac != s.MAC {
-					f := p.atAttr(mp.el, "mac", fmt.Sprintf("the pair metadata records MAC %s, but standby '%s' has %s", mp.mac, mp.standby, s.MAC))
-					p.relatedEl(f, s.El.Child("mac"), "the standby's MAC")
+				} else {
+					mac(mp, s)
+				}
+				if mp.primary != "" {
+					primary(mp, "primary")
+				}
+				pool(mp)
+			case policy.KindBondPair:
+				if s := p.dom.NICByAlias(mp.standby); s == nil {
+					f := p.atAttr(mp.el, "standby", fmt.Sprintf("the bond's standby '%s' is no <interface> of the domain", mp.standby))
 					f.Hint = hint
+				} else {
+					mac(mp, s) // <teaming> on a bond is VF039's
 				}
-				if mp.primary != "" && len(p.dom.Aliases[mp.primary]) == 0 {
-					f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's primary '%s' is no device of the domain", mp.primary))
-					f.Hint = hint
-				}
-				if _, ok := p.pol.Pools[mp.pool]; mp.pool != "" && len(p.pol.Pools) > 0 && !ok {
-					f := p.atAttr(mp.el, "pool", fmt.Sprintf("the pair metadata names pool '%s', which the policy does not define", mp.pool))
-					f.Hint = "define [pools." + mp.pool + "] in the policy, or name one of its pools"
-				}
-			case "storage":
-				var h *policy.Hostdev
-				for _, x := range p.dom.Hostdevs {
-					if x.Alias == mp.primary && mp.primary != "" {
-						h = x
+				if dev, ok := primary(mp, "primary"); ok && dev != nil {
+					switch assigned := assignedNIC(p, dev); {
+					case dev.Name.Local != "interface" && dev.Name.Local != "hostdev":
+						f := p.atAttr(mp.el, "primary", fmt.Sprintf("the bond's primary '%s' is a <%s>, not a NIC", mp.primary, dev.Name.Local))
+						f.Hint = hint
+					case !assigned && !mp.emulated:
+						f := p.atAttr(mp.el, "primary", fmt.Sprintf("the bond's primary '%s' is an emulated NIC: it migrates as it is, and the record does not say emulated='yes' (a stand-in for tests)", mp.primary))
+						f.Hint = "pair an assigned NIC (--bond --nic PCIADDR), or mark a stand-in emulated='yes' (pair --bond --emulated-primary writes one)"
+					default:
+						hostAddr(mp, dev)
 					}
 				}
+				pool(mp)
+			case policy.KindStoragePair:
+				dev, ok := primary(mp, "assigned leg")
 				switch {
-				case h == nil || h.Type != "pci":
+				case !ok || dev == nil:
+				case mp.emulated && dev.Name.Local != "disk":
+					f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's stand-in leg '%s' is a <%s>, not an emulated <disk>", mp.primary, dev.Name.Local))
+					f.Hint = hint
+				case !mp.emulated && (dev.Name.Local != "hostdev" || attr(dev, "type") != "pci"):
 					f := p.atAttr(mp.el, "primary", fmt.Sprintf("the pair metadata's assigned leg '%s' is no PCI <hostdev> of the domain", mp.primary))
 					f.Hint = hint
-				case mp.device != "" && h.Source != "" && mp.device != h.Source:
-					f := p.atAttr(mp.el, "device", fmt.Sprintf("the pair metadata records device %s, but hostdev '%s' assigns %s", mp.device, mp.primary, h.Source))
-					p.relatedEl(f, h.El, "the hostdev")
-					f.Hint = hint
+				case !mp.emulated:
+					hostAddr(mp, dev)
 				}
+			case policy.KindDetachPair:
+				if dev, ok := primary(mp, "device"); ok && dev != nil {
+					hostAddr(mp, dev)
+				}
+				pool(mp)
 			default:
-				f := p.atAttr(mp.el, "kind", fmt.Sprintf("the pair metadata has kind '%s'; virt-failover knows 'net' and 'storage'", mp.kind))
+				f := p.atAttr(mp.el, "kind", fmt.Sprintf("the pair metadata has kind '%s'; virt-failover knows 'net', 'bond', 'storage' and 'detach'", mp.kind))
 				f.Hint = "virt-failover pair writes this metadata; a newer version may know more kinds"
 			}
 		}
 	},
+}
+
+// assignedNIC reports whether a NIC device may be assigned: a PCI <hostdev>, an
+// <interface type='hostdev'>, an interface on a network the policy lists as a VF pool, or one on
+// a network without a <model> (a hostdev network the policy does not list: the definition cannot
+// tell).
+func assignedNIC(p *pass, dev *xmlxform.Element) bool {
+	switch {
+	case dev.Name.Local == "hostdev":
+		return attr(dev, "type") == "pci"
+	case dev.Name.Local == "interface" && attr(dev, "type") == "hostdev":
+		return true
+	case dev.Name.Local == "interface" && networkOf(dev) != "":
+		return p.m.poolNetworks[networkOf(dev)] != "" || dev.Child("model") == nil
+	}
+	return false
 }

@@ -49,6 +49,15 @@ func fuzzOptions(mode uint8) Options {
 	if mode&16 != 0 {
 		o.Adopt = true
 	}
+	if mode&32 != 0 {
+		o.Bond = true
+	}
+	if mode&64 != 0 {
+		o.Detach = []string{"ua-gpu0"}
+	}
+	if mode&128 != 0 {
+		o.Storage = []policy.Storage{{Device: "ua-hd0", LUN: "/dev/loop7"}}
+	}
 	return o
 }
 
@@ -64,7 +73,7 @@ func FuzzPair(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, mode := range []uint8{0, 1, 4, 16} {
+		for _, mode := range []uint8{0, 1, 4, 16, 32 | 4, 32 | 1, 64, 128} {
 			f.Add(src, mode)
 		}
 	}

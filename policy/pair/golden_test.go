@@ -87,6 +87,12 @@ func parseArgs(s string) (Options, error) {
 			o.EmulatedPrimary = true
 		case "--adopt":
 			o.Adopt = true
+		case "--bond":
+			o.Bond = true
+		case "--detach":
+			var v string
+			v, err = val()
+			o.Detach = append(o.Detach, v)
 		case "--nic":
 			var v string
 			v, err = val()

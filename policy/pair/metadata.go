@@ -12,23 +12,44 @@ import (
 // record is a <vfo:pair> the domain's metadata must hold (docs/metadata.md).
 type record struct {
 	kind, standby, primary string
-	mac, pool              string // KindNet
-	device, lun            string // KindStorage
+	mac, pool              string // KindNet, KindBond (pool: KindDetach too)
+	device, lun            string // KindStorage (device: KindDetach too)
+	emulated               bool   // a stand-in for the assigned device (tests)
 	pos                    int    // offset of the primary, for the order of new records
 	pair                   int    // index of the pair in Result.Pairs
 }
 
+// recordAttrs are the attributes a record may have, in the order they are written.
+var recordAttrs = []string{"kind", "standby", "primary", "mac", "pool", "device", "lun", "emulated"}
+
 // attrs returns the record's attributes in the order they are written.
 func (r record) attrs() []string {
-	a := []string{"kind", r.kind, "standby", r.standby, "primary", r.primary}
+	a := []string{"kind", r.kind}
+	if r.kind != KindDetach {
+		a = append(a, "standby", r.standby)
+	}
+	a = append(a, "primary", r.primary)
 	switch r.kind {
-	case KindNet:
+	case KindNet, KindBond:
 		a = append(a, "mac", r.mac)
 		if r.pool != "" {
 			a = append(a, "pool", r.pool)
 		}
 	case KindStorage:
-		a = append(a, "device", r.device, "lun", r.lun)
+		if r.device != "" {
+			a = append(a, "device", r.device)
+		}
+		a = append(a, "lun", r.lun)
+	case KindDetach:
+		if r.pool != "" {
+			a = append(a, "pool", r.pool)
+		}
+		if r.device != "" {
+			a = append(a, "device", r.device)
+		}
+	}
+	if r.emulated {
+		a = append(a, "emulated", "yes")
 	}
 	return a
 }
@@ -85,7 +106,7 @@ func (p *planner) writeRecords(recs *records) error {
 					changed = true
 				}
 			}
-			for _, name := range []string{"mac", "pool", "device", "lun"} {
+			for _, name := range recordAttrs {
 				if _, has := el.Attr(name); has && !slices.Contains(attrs, name) {
 					p.t.RemoveAttr(el, name)
 					changed = true

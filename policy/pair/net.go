@@ -2,6 +2,7 @@ package pair
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
@@ -18,13 +19,17 @@ type nicPrimary struct {
 
 	standby  *xmlxform.Element // the existing standby, when there is one
 	newAlias string            // the alias a new standby takes (from teaming persistent=)
+	// bond: the guest bonds primary and standby in software (--bond, or a kind='bond' record):
+	// neither carries <teaming>.
+	bond bool
 }
 
-// storePrimary is an assigned storage device.
+// storePrimary is an assigned storage device, or an emulated SCSI <disk> standing in for one.
 type storePrimary struct {
-	el  *xmlxform.Element
-	hd  *policy.Hostdev
-	lun string
+	el      *xmlxform.Element
+	hd      *policy.Hostdev // nil for a stand-in
+	lun     string
+	standIn string // the stand-in <disk>'s user alias; "" for an assigned device
 }
 
 // virtioModels are the <model type> values of a virtio-net device.
@@ -53,6 +58,11 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 	for _, a := range p.opt.NICs {
 		nicFlag[a] = true
 	}
+	// bondRecord: the primary alias has a kind='bond' record, so it is bonded whatever the flags say.
+	bondRecord := func(alias string) bool {
+		r := p.dom.RecordFor(alias)
+		return policy.IsUserAlias(alias) && r != nil && r.Kind == KindBond
+	}
 	seen := map[string]bool{}
 	nics := map[*xmlxform.Element]*policy.NIC{}
 	for _, n := range p.dom.NICs {
@@ -73,6 +83,12 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 			if _, emulated := p.dom.PairIDs[n.Alias]; emulated && n.Alias != "" {
 				continue // the emulated primary of a pair (--emulated-primary)
 			}
+			if p.detached[n.El] {
+				continue // unplugged for migrations, without a standby (--detach)
+			}
+			if p.isEmulatedBondPrimary(dev) {
+				continue // the emulated stand-in of a bond pair (--bond --emulated-primary)
+			}
 			var pr *nicPrimary
 			switch n.Type {
 			case "hostdev":
@@ -86,7 +102,7 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 				addr := policy.PCIAddress(src)
 				seen[addr] = true
 				pr = &nicPrimary{el: dev, nic: n, host: "pci:" + addr, pool: poolOfVF[addr],
-					label: "interface type='hostdev' " + addr}
+					label: "interface type='hostdev' " + addr, bond: p.opt.Bond && nicFlag[addr] || bondRecord(n.Alias)}
 				if addr == "" {
 					pr.host = fmt.Sprintf("interface:%d", len(prims))
 					pr.label = "interface type='hostdev'"
@@ -100,9 +116,17 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 					continue
 				}
 				pr = &nicPrimary{el: dev, nic: n, host: fmt.Sprintf("network:%s#%d", net, netCount[net]), pool: pool,
-					label: fmt.Sprintf("interface type='network' network '%s'", net)}
+					label: fmt.Sprintf("interface type='network' network '%s'", net), bond: bondRecord(n.Alias)}
 				netCount[net]++
 			default:
+				continue
+			}
+			switch {
+			case pr.bond && n.Teaming != nil:
+				return nil, nil, p.errorf(n.Teaming, "remove the <teaming>: the guest bonds a bond pair itself, and <teaming> would make its virtio NIC a net_failover master that takes the VF away from the bond",
+					"%s is a bond primary (--bond, or its record) and has <teaming type='%s'/>", pr.label, n.TeamType)
+			case pr.bond:
+				prims = append(prims, pr)
 				continue
 			}
 			switch n.TeamType {
@@ -129,14 +153,25 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 			}
 			seen[h.Source] = true
 			lun, isStore := storage[h.Source]
-			isNIC := nicFlag[h.Source] || h.Teaming != nil
+			bond := p.opt.Bond && nicFlag[h.Source] || bondRecord(h.Alias)
+			isNIC := nicFlag[h.Source] || h.Teaming != nil || bond
 			label := "hostdev " + h.Source
 			switch {
+			case p.detached[dev] && (isStore || isNIC):
+				return nil, nil, p.errorf(dev, "a device is unplugged for migrations without a standby (--detach), or paired: not both",
+					"%s is marked both for --detach and as a NIC or storage device", label)
+			case p.detached[dev]:
+				continue
 			case isStore && isNIC:
 				return nil, nil, p.errorf(dev, "a device is a NIC (--nic, <teaming>) or storage ([[storage]], --storage), not both",
 					"%s is marked both as a NIC and as a storage device", label)
 			case isStore:
 				stores = append(stores, &storePrimary{el: dev, hd: h, lun: lun})
+			case bond && h.Teaming != nil:
+				return nil, nil, p.errorf(h.Teaming, "remove the <teaming>: the guest bonds a bond pair itself, and <teaming> would make its virtio NIC a net_failover master that takes the VF away from the bond",
+					"%s is a bond primary (--bond, or its record) and has <teaming type='%s'/>", label, h.TeamType)
+			case bond:
+				prims = append(prims, &nicPrimary{el: dev, hd: h, host: "pci:" + h.Source, pool: poolOfVF[h.Source], label: label, bond: true})
 			case isNIC:
 				if h.TeamType != "" && h.TeamType != "transient" {
 					return nil, nil, p.errorf(h.Teaming, "a <hostdev> can only be the transient side: <teaming type='transient' persistent='ALIAS'/>",
@@ -145,7 +180,7 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 				prims = append(prims, &nicPrimary{el: dev, hd: h, host: "pci:" + h.Source, pool: poolOfVF[h.Source], label: label})
 			default:
 				p.warn(dev, label+" is neither a NIC nor a storage device this run knows of: left alone (libvirt refuses to migrate a domain with it)",
-					"give --nic "+h.Source+" if it is a NIC, or list it in [[storage]] (or --storage) if it is a storage device")
+					"give --nic "+h.Source+" if it is a NIC, or list it in [[storage]] (or --storage) if it is a storage device; --detach ALIAS has the orchestrator unplug it for migrations")
 			}
 		}
 	}
@@ -156,6 +191,9 @@ func (p *planner) classify() ([]*nicPrimary, []*storePrimary, error) {
 		}
 	}
 	for _, s := range p.opt.Storage {
+		if policy.IsUserAlias(s.Device) {
+			continue // a stand-in, by alias (standIns)
+		}
 		if !seen[s.Device] {
 			return nil, nil, &Error{Msg: fmt.Sprintf("--storage %s: the domain has no PCI <hostdev> with that host address", s.Device),
 				Hint: "give the host address of the storage device's <hostdev><source><address>"}
@@ -208,6 +246,9 @@ func (p *planner) pairNICs(prims []*nicPrimary, recs *records) error {
 	}
 	// The standby the primary's teaming names.
 	for _, pr := range prims {
+		if pr.bond {
+			continue
+		}
 		x := p.persistentOf(pr)
 		if x == "" {
 			continue
@@ -246,20 +287,28 @@ func (p *planner) pairNICs(prims []*nicPrimary, recs *records) error {
 			continue
 		}
 		sbyAlias, _ := rec.Attr("standby")
-		if owners := p.dom.Aliases[sbyAlias]; len(owners) == 1 && p.canBeStandby(owners[0], isPrimary) {
+		owners := p.dom.Aliases[sbyAlias]
+		// A bond's recorded standby is taken whatever it has become: completeBond says what is wrong.
+		if len(owners) == 1 && (p.canBeStandby(owners[0], isPrimary, pr.bond) ||
+			pr.bond && owners[0].Name.Local == "interface" && owners[0].Name.Space == "" && !isPrimary[owners[0]] && !p.claimed[owners[0]]) {
 			if err := claim(pr, owners[0]); err != nil {
 				return err
 			}
 		}
 	}
-	// A standby without a primary that has the primary's MAC.
+	// A standby without a primary that has the primary's MAC: one with <teaming type='persistent'/>
+	// for a teaming primary, a virtio one without <teaming> for a bond primary.
 	for _, pr := range prims {
 		if pr.standby != nil || pr.newAlias != "" || p.persistentOf(pr) != "" || pr.nic == nil || pr.nic.MAC == "" {
 			continue
 		}
 		var match []*policy.NIC
 		for _, n := range p.dom.NICs {
-			if n.TeamType == "persistent" && n.MAC == pr.nic.MAC && !p.claimed[n.El] && p.canBeStandby(n.El, isPrimary) {
+			fits := n.TeamType == "persistent"
+			if pr.bond {
+				fits = n.Teaming == nil && contains(virtioModels, n.Model) && !p.detached[n.El]
+			}
+			if fits && n.MAC == pr.nic.MAC && !p.claimed[n.El] && p.canBeStandby(n.El, isPrimary, pr.bond) {
 				match = append(match, n)
 			}
 		}
@@ -286,9 +335,10 @@ func (p *planner) persistentOf(pr *nicPrimary) string {
 }
 
 // canBeStandby reports whether an element may serve as a standby: an <interface> that is not a
-// primary, not claimed, with a virtio model (or none yet) and persistent teaming (or none yet).
-func (p *planner) canBeStandby(e *xmlxform.Element, isPrimary map[*xmlxform.Element]bool) bool {
-	if e.Name.Local != "interface" || e.Name.Space != "" || isPrimary[e] || p.claimed[e] {
+// primary, not claimed, with a virtio model (or none yet) and persistent teaming (or none yet); a
+// bond's standby has no teaming at all.
+func (p *planner) canBeStandby(e *xmlxform.Element, isPrimary map[*xmlxform.Element]bool, bond bool) bool {
+	if e.Name.Local != "interface" || e.Name.Space != "" || isPrimary[e] || p.claimed[e] || p.detached[e] {
 		return false
 	}
 	if m := e.Child("model"); m != nil {
@@ -297,7 +347,7 @@ func (p *planner) canBeStandby(e *xmlxform.Element, isPrimary map[*xmlxform.Elem
 		}
 	}
 	if tm := e.Child("teaming"); tm != nil {
-		if t, _ := tm.Attr("type"); t != "persistent" {
+		if t, _ := tm.Attr("type"); t != "persistent" || bond {
 			return false
 		}
 	}
@@ -305,13 +355,16 @@ func (p *planner) canBeStandby(e *xmlxform.Element, isPrimary map[*xmlxform.Elem
 }
 
 // completeNIC makes one NIC pair whole: standby, teaming on both sides, aliases, MACs, record.
+// A bond pair (docs/pair.md#bond) gets no <teaming>: the guest bonds the two itself, and the
+// orchestrator unplugs the primary for migrations; one MAC on both, so that the guest's
+// active-backup bond never changes a MAC, which a VF whose MAC the host set refuses.
 func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	var changes []string
 	var sbyNIC *policy.NIC
 	if pr.standby != nil {
 		sbyNIC = p.nicOf(pr.standby)
 	}
-	if p.failsOver(pr, sbyNIC) {
+	if !pr.bond && p.failsOver(pr, sbyNIC) {
 		priAlias, _, err := p.uniqueUserAlias(pr.el)
 		if err != nil {
 			return err
@@ -353,6 +406,10 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	if sbyNIC != nil {
 		sbyMAC = sbyNIC.MAC
 	}
+	if priMAC != "" && sbyMAC != "" && priMAC != sbyMAC && pr.bond {
+		return p.errorf(pr.el, "give both the same <mac address>: an active-backup bond keeps one MAC on all its slaves, and a VF whose MAC the host set refuses another (docs/pair.md#bond)",
+			"%s has MAC %s, its bond standby '%s' has %s", pr.label, priMAC, sbyAlias, sbyMAC)
+	}
 	if priMAC != "" && sbyMAC != "" && priMAC != sbyMAC {
 		return p.errorf(pr.el, "give both the same <mac address>: the guest pairs the devices by MAC",
 			"%s has MAC %s, its standby '%s' has %s", pr.label, priMAC, sbyAlias, sbyMAC)
@@ -372,8 +429,10 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 		}
 		changes = append(changes, macPhrase(mac, derived))
 	}
-	if err := p.writeTeaming(pr.el, "transient", sbyAlias, &changes); err != nil {
-		return err
+	if !pr.bond {
+		if err := p.writeTeaming(pr.el, "transient", sbyAlias, &changes); err != nil {
+			return err
+		}
 	}
 	if priAliasNew {
 		if err := p.writeAlias(pr.el, priAlias, laterThanAlias); err != nil {
@@ -384,29 +443,33 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 
 	// The standby.
 	var src string
+	kind, standby, needs := KindNet, "standby", "the guest pairs it with the standby only if that is "+mac
+	if pr.bond {
+		kind, standby, needs = KindBond, "bond standby", "the guest's bond needs it to be "+mac+", its standby's"
+	}
 	if pr.standby != nil {
-		if err := p.completeStandby(pr.standby, sbyNIC, mac, derived, sbyAlias, sbyAliasNew, &changes); err != nil {
+		if err := p.completeStandby(pr.standby, sbyNIC, mac, derived, sbyAlias, sbyAliasNew, pr.bond, &changes); err != nil {
 			return err
 		}
 	} else {
 		var frag string
-		frag, src = p.newStandby(mac, sbyAlias)
+		frag, src = p.newStandby(mac, sbyAlias, pr.bond)
 		if err := p.insertDevice("interface", frag); err != nil {
 			return err
 		}
-		changes = append(changes, fmt.Sprintf("new standby %s on %s", sbyAlias, src))
+		changes = append(changes, fmt.Sprintf("new %s %s on %s", standby, sbyAlias, src))
 		if pr.hd != nil {
 			changes[len(changes)-1] += " with " + macPhrase(mac, derived)
 		}
 	}
 	if pr.hd != nil && len(changes) > 0 {
-		p.warn(pr.el, fmt.Sprintf("%s (%s): a plain <hostdev> keeps the MAC the device has; the guest pairs it with the standby only if that is %s", pr.label, priAlias, mac),
+		p.warn(pr.el, fmt.Sprintf("%s (%s): a plain <hostdev> keeps the MAC the device has; %s", pr.label, priAlias, needs),
 			fmt.Sprintf("set the VF's MAC on the host before the guest starts: ip link set PF vf N mac %s (or use <interface type='hostdev'>, whose MAC libvirt sets)", mac))
 	}
 
 	pool := p.primaryPool(recs, priAlias, pr.pool)
-	p.addPair(pr.el, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
-		Changes: changes}, record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
+	p.addPair(pr.el, Pair{Kind: kind, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
+		Changes: changes}, record{kind: kind, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
 }
 
@@ -449,7 +512,9 @@ func aliasOrNone(name string) string {
 
 // completeStandby makes an existing <interface> a virtio standby with the pair's MAC and alias,
 // writing its children in libvirt's order: mac, model, teaming, alias.
-func (p *planner) completeStandby(sby *xmlxform.Element, n *policy.NIC, mac string, derived bool, alias string, aliasNew bool, changes *[]string) error {
+//
+// A bond's standby (bond true) gets no teaming, and must have none.
+func (p *planner) completeStandby(sby *xmlxform.Element, n *policy.NIC, mac string, derived bool, alias string, aliasNew bool, bond bool, changes *[]string) error {
 	if n.MAC == "" {
 		if err := p.writeMAC(sby, mac); err != nil {
 			return err
@@ -470,6 +535,10 @@ func (p *planner) completeStandby(sby *xmlxform.Element, n *policy.NIC, mac stri
 			"the standby '%s' has <model type='%s'/>", alias, n.Model)
 	}
 	switch {
+	case bond && n.Teaming != nil:
+		return p.errorf(n.Teaming, "remove the <teaming>: with it the guest's virtio driver makes the standby a net_failover master, which takes the VF away from the guest's bond",
+			"the bond's standby '%s' has <teaming type='%s'/>", alias, n.TeamType)
+	case bond:
 	case n.Teaming == nil || n.TeamType == "" || n.TeamType == "persistent":
 		before := len(*changes)
 		if err := p.writeTeaming(sby, "persistent", "", changes); err != nil {
@@ -491,8 +560,9 @@ func (p *planner) completeStandby(sby *xmlxform.Element, n *policy.NIC, mac stri
 	return nil
 }
 
-// newStandby writes a new virtio standby <interface> and says where it connects.
-func (p *planner) newStandby(mac, alias string) (frag, src string) {
+// newStandby writes a new virtio standby <interface> and says where it connects; a bond's standby
+// (bond true) has no <teaming>.
+func (p *planner) newStandby(mac, alias string, bond bool) (frag, src string) {
 	typ, attr, name := "network", "network", p.pol.Standby.Network
 	switch {
 	case p.opt.StandbyBridge != "":
@@ -512,9 +582,11 @@ func (p *planner) newStandby(mac, alias string) (frag, src string) {
 	e := add(elem("interface", "type", typ),
 		elem("mac", "address", mac),
 		elem("source", attr, name),
-		elem("model", "type", "virtio"),
-		elem("teaming", "type", "persistent"),
-		elem("alias", "name", alias))
+		elem("model", "type", "virtio"))
+	if !bond {
+		e.AddChild(elem("teaming", "type", "persistent"))
+	}
+	e.AddChild(elem("alias", "name", alias))
 	return p.frag(e), fmt.Sprintf("%s '%s'", typ, name)
 }
 
@@ -609,7 +681,7 @@ func (p *planner) primaryPool(recs *records, priAlias, listed string) string {
 	if p.opt.Pool != "" {
 		return p.opt.Pool
 	}
-	if rec := recs.byPrimary[priAlias]; rec != nil && policy.AttrOf(rec, "kind") == KindNet && policy.AttrOf(rec, "pool") != "" {
+	if rec := recs.byPrimary[priAlias]; rec != nil && slices.Contains([]string{KindNet, KindBond, KindDetach}, policy.AttrOf(rec, "kind")) && policy.AttrOf(rec, "pool") != "" {
 		return policy.AttrOf(rec, "pool")
 	}
 	if listed != "" {

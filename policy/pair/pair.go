@@ -10,10 +10,12 @@ import (
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
-// Kinds of pair, the kind attribute of a metadata record.
+// Kinds of pair, the kind attribute of a metadata record (docs/metadata.md).
 const (
-	KindNet     = "net"     // a NIC primary and its virtio-net standby
-	KindStorage = "storage" // an assigned storage device and a virtio-scsi path to the same LUN
+	KindNet     = policy.KindNetPair     // a NIC primary and its virtio-net standby, failed over by QEMU
+	KindBond    = policy.KindBondPair    // a NIC primary and a virtio-net standby the guest bonds itself
+	KindStorage = policy.KindStoragePair // an assigned storage device and a virtio-scsi path to the same LUN
+	KindDetach  = policy.KindDetachPair  // an assigned device unplugged for migrations, without a standby
 )
 
 // Options are the command line's choices; the zero value pairs by the policy alone.
@@ -28,11 +30,20 @@ type Options struct {
 	// names, the pool listing the primary's network or VF, or [host] default_pool.
 	Pool string
 	// Storage adds assigned storage devices to the policy's [[storage]] (and overrides the LUN of
-	// a device listed there).
+	// a device listed there). A Device that is a user alias names an emulated SCSI <disk> standing
+	// in for the assigned device (tests): the record says emulated='yes'.
 	Storage []policy.Storage
 	// EmulatedPrimary pairs the first virtio <interface> of a domain without assigned devices
-	// with a new emulated e1000e primary (failover_pair_id through <qemu:override>).
+	// with a new emulated e1000e primary (failover_pair_id through <qemu:override>; with Bond, a
+	// bond pair instead, recorded emulated='yes'): a stand-in for a VF, for tests.
 	EmulatedPrimary bool
+	// Bond makes the NICs NICs names (and the EmulatedPrimary one) bond pairs: a virtio standby
+	// without <teaming> that the guest bonds with the primary in software (active-backup); the
+	// orchestrator unplugs the primary for migrations.
+	Bond bool
+	// Detach lists user aliases of assigned devices the orchestrator unplugs for migrations and
+	// plugs back after, without a standby (a GPU).
+	Detach []string
 	// Adopt records the pairs QEMU can fail over as they are but that have no metadata record
 	// (written by hand or by other tools): user aliases where they lack one, and the record. Without
 	// it such a pair is left as it is, reported with Unrecorded set.
@@ -61,11 +72,11 @@ type Pair struct {
 	Standby  string // user alias of the standby (virtio <interface>, or the virtio-scsi <disk>)
 	Primary  string // user alias of the primary (the assigned device, or the emulated NIC)
 	Device   string // the primary for messages: "interface type='hostdev' 0000:03:07.1"
-	MAC      string // KindNet: the MAC both devices carry
-	Pool     string // KindNet: the pool recorded for the primary; "" for none
-	Host     string // KindStorage: host PCI address of the assigned device
+	MAC      string // KindNet, KindBond: the MAC both devices carry
+	Pool     string // KindNet, KindBond, KindDetach: the pool recorded for the primary; "" for none
+	Host     string // KindStorage, KindDetach: host PCI address of the assigned device ("" for none)
 	LUN      string // KindStorage: host path of the LUN
-	Emulated bool   // KindNet: the primary is an emulated NIC (--emulated-primary)
+	Emulated bool   // the primary is an emulated stand-in (--emulated-primary, a storage stand-in)
 	// Unrecorded: QEMU fails the pair over as it is, and it has no metadata record; the plan
 	// leaves it alone (Options.Adopt records it). Pool is the pool a record would name.
 	Unrecorded bool
@@ -110,9 +121,10 @@ type planner struct {
 	macs    map[string]bool            // MACs in use or given out
 	claimed map[*xmlxform.Element]bool // standbys that have a primary
 
-	pairIDValues map[string]bool // standby aliases <qemu:override> failover_pair_id names
-	records      []record        // metadata records the domain must have
-	seed         string          // what stable MACs derive from: the UUID, else the name
+	pairIDValues map[string]bool            // standby aliases <qemu:override> failover_pair_id names
+	records      []record                   // metadata records the domain must have
+	detached     map[*xmlxform.Element]bool // devices unplugged for migrations (--detach, kind='detach')
+	seed         string                     // what stable MACs derive from: the UUID, else the name
 
 	standbyAnchor *xmlxform.Element // where new interfaces go: after it, or by libvirt's order
 }
@@ -152,8 +164,10 @@ func Plan(doc *xmlxform.Doc, pol *policy.Policy, opt Options) (*Result, error) {
 		claimed: map[*xmlxform.Element]bool{},
 
 		pairIDValues: map[string]bool{},
+		detached:     map[*xmlxform.Element]bool{},
 	}
 	p.opt.NICs = slices.Clone(opt.NICs)
+	p.opt.Detach = slices.Clone(opt.Detach)
 	p.opt.Storage = slices.Clone(opt.Storage)
 	p.plan.Transform = p.t
 	if err := p.run(); err != nil {
@@ -169,6 +183,10 @@ func (p *planner) run() error {
 	p.seed = seedOf(p.dom)
 	for name := range p.dom.Aliases {
 		p.taken[name] = true
+	}
+	// A parked device comes back with its alias: none is given out while it is away.
+	for _, pk := range p.dom.Parked {
+		p.taken[pk.Alias] = true
 	}
 	// Names the domain refers to without a device having them yet are not given out either.
 	for _, ov := range p.overrideDevices() {
@@ -193,13 +211,25 @@ func (p *planner) run() error {
 			p.macs[n.MAC] = true
 		}
 	}
+	// So does a parked NIC's MAC.
+	for _, pk := range p.dom.Parked {
+		if mac, ok := policy.NormalMAC(policy.AttrOf(policy.DeviceChild(pk.Device, "mac"), "address")); ok && pk.Device != nil {
+			p.macs[mac] = true
+		}
+	}
 	if ifs := p.devicesNamed("interface"); len(ifs) > 0 {
 		p.standbyAnchor = ifs[len(ifs)-1]
 	}
 	recs := p.existingRecords()
+	if err := p.findDetached(); err != nil {
+		return err
+	}
 
 	nics, stores, err := p.classify()
 	if err != nil {
+		return err
+	}
+	if stores, err = p.standIns(stores); err != nil {
 		return err
 	}
 	if p.opt.EmulatedPrimary {
@@ -215,13 +245,19 @@ func (p *planner) run() error {
 	if err := p.pairEmulatedExisting(); err != nil {
 		return err
 	}
+	if err := p.pairEmulatedBondExisting(recs); err != nil {
+		return err
+	}
 	if err := p.pairNICs(nics, recs); err != nil {
 		return err
 	}
 	if p.opt.EmulatedPrimary {
-		if err := p.pairEmulatedNew(); err != nil {
+		if err := p.pairEmulatedNew(p.opt.Bond); err != nil {
 			return err
 		}
+	}
+	if err := p.pairDetached(recs); err != nil {
+		return err
 	}
 	if err := p.writeRecords(recs); err != nil {
 		return err
@@ -247,6 +283,16 @@ func (p *planner) checkOptions() error {
 		return &Error{Msg: "a standby connects to a network or to a bridge, not both",
 			Hint: "give one of --standby-network and --standby-bridge"}
 	}
+	if p.opt.Bond && len(p.opt.NICs) == 0 && !p.opt.EmulatedPrimary {
+		return &Error{Msg: "--bond pairs the NICs --nic names, or with --emulated-primary a new emulated one, and there is neither",
+			Hint: "give --nic PCIADDR for each assigned NIC the guest bonds"}
+	}
+	for _, a := range p.opt.Detach {
+		if !policy.IsUserAlias(a) {
+			return &Error{Msg: fmt.Sprintf("--detach %q is not a user alias", a),
+				Hint: "name the device by its user alias (ua-...): give it <alias name='ua-gpu0'/> first; only a user alias stays the same when the device is plugged back"}
+		}
+	}
 	for i, a := range p.opt.NICs {
 		n, ok := normalPCIAddress(a)
 		if !ok {
@@ -256,10 +302,17 @@ func (p *planner) checkOptions() error {
 		p.opt.NICs[i] = n
 	}
 	for i, s := range p.opt.Storage {
+		if policy.IsUserAlias(s.Device) {
+			if !strings.HasPrefix(s.LUN, "/") {
+				return &Error{Msg: fmt.Sprintf("--storage %q: the LUN must be an absolute host path", s.Device+"="+s.LUN),
+					Hint: "name the shared disk the stand-in reads, like /dev/loop7"}
+			}
+			continue // an emulated stand-in, by alias (storage.go)
+		}
 		n, ok := normalPCIAddress(s.Device)
 		if !ok {
 			return &Error{Msg: fmt.Sprintf("--storage %q: %q is not a PCI address", s.Device+"="+s.LUN, s.Device),
-				Hint: "write DEVICE=LUNPATH, DEVICE as lspci -D shows it: 0000:81:00.0=/dev/disk/by-id/wwn-0x..."}
+				Hint: "write DEVICE=LUNPATH, DEVICE as lspci -D shows it: 0000:81:00.0=/dev/disk/by-id/wwn-0x... (or the user alias of an emulated disk standing in for one, for tests)"}
 		}
 		if !strings.HasPrefix(s.LUN, "/") {
 			return &Error{Msg: fmt.Sprintf("--storage %q: the LUN must be an absolute host path", s.Device+"="+s.LUN),

@@ -19,6 +19,15 @@ func dom(devices string) []byte {
 		devices + "  </devices>\n</domain>\n")
 }
 
+// withMetadata wraps devices in a small domain with virt-failover metadata records.
+func withMetadata(devices, records string) []byte {
+	return []byte("<domain type='kvm'>\n  <name>t</name>\n  <uuid>00000000-0000-4000-8000-000000000001</uuid>\n" +
+		"  <metadata>\n    <vfo:failover xmlns:vfo='http://virt-failover.org/xmlns/domain/1.0'>\n" + records +
+		"    </vfo:failover>\n  </metadata>\n  <devices>\n" + devices + "  </devices>\n</domain>\n")
+}
+
+const bondRecord = "      <vfo:pair kind='bond' standby='ua-s' primary='ua-p' mac='52:54:00:00:00:01'/>\n"
+
 const vf = `    <interface type='hostdev' managed='yes'>
       <mac address='52:54:00:00:00:01'/>
       <source>
@@ -81,6 +90,30 @@ func TestRefusals(t *testing.T) {
 			Options{}, "a teamed PCI <hostdev> has no host PCI address libvirt reads: bus='0x100' slot='0x0' function='0x0' is out of range", "bus='0x03'"},
 		{"teamed-interface-usb", dom("    <interface type='hostdev'><source><address type='usb' bus='1' device='2'/></source><teaming type='transient' persistent='ua-s'/></interface>\n"),
 			Options{}, "a teamed <interface type='hostdev'> has no host PCI address libvirt reads: <address type='usb'> is not a PCI address", "bus='0x03'"},
+		{"bond-without-nic", dom(vf), Options{Bond: true}, "--bond pairs the NICs --nic names", "--nic PCIADDR"},
+		{"bond-standby-with-teaming", withMetadata(strings.Replace(vf, "</source>", "</source>\n      <alias name='ua-p'/>", 1)+
+			"    <interface type='network'><mac address='52:54:00:00:00:01'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n",
+			bondRecord),
+			Options{}, "the bond's standby 'ua-s' has <teaming type='persistent'/>", "net_failover master"},
+		{"bond-macs-differ", withMetadata(strings.Replace(vf, "</source>", "</source>\n      <alias name='ua-p'/>", 1)+
+			"    <interface type='network'><mac address='52:54:00:00:00:09'/><model type='virtio'/><alias name='ua-s'/></interface>\n",
+			bondRecord),
+			Options{}, "its bond standby 'ua-s' has 52:54:00:00:00:09", "active-backup bond keeps one MAC"},
+		{"bond-emulated-with-assigned", dom(vf + "    <interface type='network'><model type='virtio'/></interface>\n"), Options{Bond: true, EmulatedPrimary: true},
+			"--emulated-primary is for a domain without assigned devices", ""},
+		{"detach-unknown-alias", dom(vf), Options{Detach: []string{"ua-gpu9"}}, "--detach ua-gpu9: no device of the domain has that alias", "<alias name='ua-gpu9'/>"},
+		{"detach-a-standby", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>", 1) +
+			"    <interface type='network'><mac address='52:54:00:00:00:01'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n"),
+			Options{Detach: []string{"ua-s"}}, "--detach ua-s: it is the standby of", "detach its primary"},
+		{"detach-a-teaming-primary", dom(strings.Replace(vf, "</source>", "</source>\n      <teaming type='transient' persistent='ua-s'/>\n      <alias name='ua-p'/>", 1) +
+			"    <interface type='network'><mac address='52:54:00:00:00:01'/><model type='virtio'/><teaming type='persistent'/><alias name='ua-s'/></interface>\n"),
+			Options{Detach: []string{"ua-p"}}, "--detach ua-p: it has <teaming>: QEMU fails it over", ""},
+		{"detach-and-nic", dom("    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x81' slot='0' function='0'/></source><alias name='ua-h'/></hostdev>\n"),
+			Options{Detach: []string{"ua-h"}, NICs: []string{"81:00.0"}}, "marked both for --detach and as a NIC or storage device", ""},
+		{"stand-in-not-scsi", dom("    <disk type='file' device='disk'><source file='/x'/><target dev='vdb' bus='virtio'/><wwn>5000c500a1b2c3d4</wwn><alias name='ua-hd0'/></disk>\n"),
+			Options{Storage: []policy.Storage{{Device: "ua-hd0", LUN: "/dev/loop7"}}}, "disk ua-hd0 (emulated stand-in) is on bus 'virtio', not SCSI", "bus='scsi'"},
+		{"stand-in-not-a-disk", dom(vf), Options{Storage: []policy.Storage{{Device: "ua-nic", LUN: "/dev/loop7"}}}, "--storage ua-nic: the domain has no <disk> with that alias", ""},
+		{"stand-in-relative-lun", dom(vf), Options{Storage: []policy.Storage{{Device: "ua-hd0", LUN: "loop7"}}}, "the LUN must be an absolute host path", "/dev/loop7"},
 		{"lint-error-in-input", dom(vf + "    <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br9'/><model type='rtl8139'/></interface>\n" +
 			"    <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br9'/><model type='e1000'/></interface>\n"),
 			Options{}, "the definition has an error pairing does not fix, and pair writes nothing virt-failover lint rejects: VF019 mac-duplicate", "then pair again"},
@@ -386,6 +419,15 @@ func TestDerivedMACAvoidsTaken(t *testing.T) {
 	}
 	if r.Pairs[0].MAC == first || r.Pairs[0].MAC != StableMAC("uuid:00000000-0000-4000-8000-000000000001", "pci:0000:03:02.1", 1) {
 		t.Errorf("MAC %s, want the second choice after the taken %s", r.Pairs[0].MAC, first)
+	}
+	// A parked NIC comes back with its MAC: that is taken too.
+	parked := withMetadata(strings.Replace(vf, "      <mac address='52:54:00:00:00:01'/>\n", "", 1),
+		fmt.Sprintf("      <vfo:parked alias='ua-nic9' kind='detach' reason='switch'><vfo:interface type='network'><vfo:mac address='%s'/><vfo:alias name='ua-nic9'/></vfo:interface></vfo:parked>\n", first))
+	if r, err = plan(t, parked, policy.Default(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Pairs[0].MAC == first {
+		t.Errorf("MAC %s is a parked NIC's", first)
 	}
 }
 

@@ -3,6 +3,7 @@ package pair
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,10 +32,71 @@ type scsiState struct {
 	names  map[string]bool // target devs in use
 }
 
+// standIns adds to stores the emulated SCSI disks that stand in for assigned storage devices
+// (tests): those --storage names by alias, and those a storage record with emulated='yes' names.
+// Each keeps the LUN the option or its record gives. The result is in device order.
+func (p *planner) standIns(stores []*storePrimary) ([]*storePrimary, error) {
+	luns := map[string]string{}
+	var order []string
+	for _, r := range p.dom.Records {
+		if r.Kind == KindStorage && r.Emulated && policy.IsUserAlias(r.Primary) && luns[r.Primary] == "" && r.LUN != "" {
+			luns[r.Primary] = r.LUN
+			order = append(order, r.Primary)
+		}
+	}
+	for _, s := range p.opt.Storage {
+		if !policy.IsUserAlias(s.Device) {
+			continue
+		}
+		if _, ok := luns[s.Device]; !ok {
+			order = append(order, s.Device)
+		}
+		luns[s.Device] = s.LUN
+	}
+	for _, alias := range order {
+		owners := p.dom.Aliases[alias]
+		fromFlag := slices.ContainsFunc(p.opt.Storage, func(s policy.Storage) bool { return s.Device == alias })
+		switch {
+		case len(owners) == 0 && !fromFlag:
+			continue // a record of a disk the domain does not have (now): left as it is
+		case len(owners) != 1 || owners[0].Name.Local != "disk":
+			return nil, &Error{Msg: fmt.Sprintf("--storage %s: the domain has no <disk> with that alias to stand in for an assigned storage device", alias),
+				Hint: "give DEVICE=LUNPATH with the PCI address of an assigned device, or the user alias of an emulated SCSI <disk> (for tests)"}
+		}
+		disk := owners[0]
+		label := "disk " + alias + " (emulated stand-in)"
+		if bus := policy.AttrOf(disk.Child("target"), "bus"); bus != "scsi" {
+			return nil, p.errorf(disk, "give the stand-in <target bus='scsi'/>: dm-multipath pairs paths by their SCSI identity",
+				"%s is on bus '%s', not SCSI", label, bus)
+		}
+		if disk.Child("wwn") == nil {
+			return nil, p.errorf(disk, "give the stand-in a <wwn> (and a <serial>): pair copies them onto its virtio-scsi path, so both report one WWID to the guest's dm-multipath",
+				"%s has no <wwn>", label)
+		}
+		p.claimed[disk] = true // never its own path
+		stores = append(stores, &storePrimary{el: disk, lun: luns[alias], standIn: alias})
+	}
+	slices.SortStableFunc(stores, func(a, b *storePrimary) int { return a.el.Start.Start - b.el.Start.Start })
+	return stores, nil
+}
+
 // pairStorage gives every assigned storage device a virtio-scsi path to its LUN.
 func (p *planner) pairStorage(stores []*storePrimary, recs *records) error {
 	var scsi *scsiState
+	// A stand-in's own controller is its "HBA": its path goes on another one.
+	own := map[int]bool{}
 	for _, s := range stores {
+		if s.standIn != "" {
+			own[p.controllerOf(s.el)] = true
+		}
+	}
+	for _, s := range stores {
+		if s.standIn != "" {
+			if err := p.pairStandIn(s, recs, &scsi, own); err != nil {
+				return err
+			}
+			continue
+		}
 		label := "hostdev " + s.hd.Source
 		if isNVMe(s.lun) {
 			return p.errorf(s.el, "keep the NVMe device off the migration path: use <disk type='nvme'> (QEMU's own NVMe driver, migratable) instead of assigning it, or detach it before migrating",
@@ -68,7 +130,7 @@ func (p *planner) pairStorage(stores []*storePrimary, recs *records) error {
 			}
 		} else {
 			if scsi == nil {
-				scsi = p.scsiState()
+				scsi = p.scsiState(own)
 			}
 			dev, ok := scsi.next()
 			if !ok {
@@ -121,13 +183,81 @@ func (p *planner) findLUNDisk(priAlias, lun string, recs *records) *xmlxform.Ele
 	return nil
 }
 
+// pairStandIn gives an emulated SCSI disk standing in for an assigned storage device a virtio-scsi
+// path to the same LUN with its identity: a device='disk' (scsi-hd) with the stand-in's <wwn> and
+// <serial>, on a controller other than the stand-in's. device='lun' passes the LUN's own identity
+// through only from a SCSI device (SG_IO), which a loop device or an image is not.
+func (p *planner) pairStandIn(s *storePrimary, recs *records, scsi **scsiState, own map[int]bool) error {
+	label := "disk " + s.standIn + " (emulated stand-in)"
+	var changes []string
+	disk := p.findLUNDisk(s.standIn, s.lun, recs)
+	var sbyAlias string
+	if disk != nil {
+		p.claimed[disk] = true
+		var sbyNew bool
+		var err error
+		if sbyAlias, sbyNew, err = p.aliasFor(disk, "ua-lun"); err != nil {
+			return err
+		}
+		if sbyNew {
+			if err := p.writeAlias(disk, sbyAlias, []string{"address"}); err != nil {
+				return err
+			}
+			changes = append(changes, "alias "+sbyAlias+" on the path disk")
+		}
+	} else {
+		if *scsi == nil {
+			*scsi = p.scsiState(own)
+		}
+		dev, ok := (*scsi).next()
+		if !ok {
+			return p.errorf(s.el, "free a unit on that controller, or give the domain another virtio-scsi controller",
+				"%s: virtio-scsi controller %d has no free unit for a new disk", label, (*scsi).index)
+		}
+		sbyAlias = p.newAlias("ua-lun")
+		d := add(elem("disk", "type", "block", "device", "disk"),
+			elem("driver", "name", "qemu", "type", "raw", "cache", "none", "io", "native"),
+			elem("source", "dev", s.lun),
+			elem("target", "dev", dev, "bus", "scsi"))
+		for _, id := range []string{"serial", "wwn"} {
+			if e := s.el.Child(id); e != nil {
+				c := elem(id)
+				c.SetText(e.Text(p.doc))
+				d.AddChild(c)
+			}
+		}
+		d.AddChild(elem("alias", "name", sbyAlias))
+		if err := p.insertDevice("disk", p.frag(d)); err != nil {
+			return err
+		}
+		changes = append(changes, fmt.Sprintf("new virtio-scsi path disk %s (%s) on %s with the stand-in's WWN", sbyAlias, dev, s.lun))
+	}
+	p.addPair(s.el, Pair{Kind: KindStorage, Standby: sbyAlias, Primary: s.standIn, Device: "emulated SCSI disk (a stand-in)", LUN: s.lun, Emulated: true, Changes: changes},
+		record{kind: KindStorage, standby: sbyAlias, primary: s.standIn, lun: s.lun, emulated: true})
+	return nil
+}
+
+// controllerOf returns the index of the SCSI controller a disk is on: its drive address's, else
+// the one libvirt assigns from its target name (sdX index / 7).
+func (p *planner) controllerOf(disk *xmlxform.Element) int {
+	if a := disk.Child("address"); a != nil && policy.AttrOf(a, "type") == "drive" {
+		if c, err := strconv.Atoi(orZero(policy.AttrOf(a, "controller"))); err == nil {
+			return c
+		}
+	}
+	if i, ok := diskIndex(policy.AttrOf(disk.Child("target"), "dev")); ok {
+		return i / scsiUnitsPerController
+	}
+	return 0
+}
+
 // scsiState finds the virtio-scsi controller (or the index of a new one) and the units and
-// target names in use.
-func (p *planner) scsiState() *scsiState {
+// target names in use. Controllers in avoid are not taken (a stand-in's own).
+func (p *planner) scsiState(avoid map[int]bool) *scsiState {
 	s := &scsiState{index: -1, units: map[int]bool{}, names: map[string]bool{}}
 	used := map[int]bool{}
 	var missing []*xmlxform.Element // controllers without an index: libvirt numbers them
-	var virtio *xmlxform.Element
+	var virtios []*xmlxform.Element
 	index := map[*xmlxform.Element]int{}
 	for _, c := range p.devicesNamed("controller") {
 		if t, _ := c.Attr("type"); t != "scsi" {
@@ -141,8 +271,8 @@ func (p *planner) scsiState() *scsiState {
 		} else {
 			missing = append(missing, c)
 		}
-		if m, _ := c.Attr("model"); contains(virtioSCSIModels, m) && virtio == nil {
-			virtio = c
+		if m, _ := c.Attr("model"); contains(virtioSCSIModels, m) {
+			virtios = append(virtios, c)
 		}
 	}
 	// Disks: target names, and the controller and unit of each SCSI disk.
@@ -189,6 +319,13 @@ func (p *planner) scsiState() *scsiState {
 	}
 	for _, c := range missing {
 		index[c] = free()
+	}
+	var virtio *xmlxform.Element
+	for _, c := range virtios {
+		if !avoid[index[c]] {
+			virtio = c
+			break
+		}
 	}
 	if virtio != nil {
 		s.index = index[virtio]
