@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,12 +94,12 @@ func (e *env) run(op, subop string, stdin []byte) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", op, subop, "-"}, Options{
-		PolicyPath:  e.policy,
-		LogFile:     e.log,
-		Stdin:       bytes.NewReader(stdin),
-		Stdout:      &out,
-		Stderr:      &errb,
-		ReadTimeout: 5 * time.Second,
+		PolicyPath: e.policy,
+		LogFile:    e.log,
+		Stdin:      bytes.NewReader(stdin),
+		Stdout:     &out,
+		Stderr:     &errb,
+		Timeout:    30 * time.Second, // slack for a loaded machine; TestWholeCallHasADeadline tests the deadline
 	})
 	return result{code, out.String(), errb.String()}
 }
@@ -300,7 +302,7 @@ func TestStalledInputTimesOut(t *testing.T) {
 	defer pw.Close()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "prepare", "begin", "-"}, Options{
-		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, Timeout: 50 * time.Millisecond,
 	})
 	if code != 1 || !strings.Contains(errb.String(), "no end of input within 50ms") {
 		t.Fatalf("code %d stderr %q", code, errb.String())
@@ -317,7 +319,7 @@ func TestStalledPipeTimesOut(t *testing.T) {
 	defer pw.Close()
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
-		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, ReadTimeout: 50 * time.Millisecond,
+		PolicyPath: e.policy, LogFile: e.log, Stdin: pr, Stdout: &out, Stderr: &errb, Timeout: 50 * time.Millisecond,
 	})
 	if code != 1 || !strings.Contains(errb.String(), "no end of input") {
 		t.Fatalf("code %d stderr %q", code, errb.String())
@@ -489,7 +491,7 @@ func TestStalledBlockingPipeTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := readInput(r, 1<<20, 100*time.Millisecond)
+	_, err := readInput(r, 1<<20, time.Now().Add(100*time.Millisecond), 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no end of input within 100ms") {
 		t.Fatalf("err %v", err)
 	}
@@ -504,7 +506,7 @@ func TestStalledBlockingPipeTimesOut(t *testing.T) {
 	r2, w2 := os.NewFile(uintptr(fds2[0]), "stdin"), os.NewFile(uintptr(fds2[1]), "w")
 	defer r2.Close()
 	go func() { w2.Write([]byte("<domain/>")); w2.Close() }()
-	b, err := readInput(r2, 1<<20, 5*time.Second)
+	b, err := readInput(r2, 1<<20, time.Now().Add(5*time.Second), 5*time.Second)
 	if err != nil || string(b) != "<domain/>" {
 		t.Fatalf("%q, %v", b, err)
 	}
@@ -596,5 +598,107 @@ func TestHostileFilesDoNotHoldOrMisleadTheHook(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a FIFO as the policy holds the hook")
+	}
+}
+
+// nobody is the user and group the ownership tests give files (chown needs root).
+const nobody = 65534
+
+// A policy others can change is not obeyed: the hook, run as root by libvirtd, follows on_error
+// at migrate, restore and prepare, logs and exits 0 elsewhere, and says why and how to fix it.
+func TestUntrustedPolicyIsRefused(t *testing.T) {
+	dom := domain(t)
+	for _, tc := range []struct {
+		name   string
+		asRoot bool // chown needs root; the owner is checked only when the hook runs as root
+		spoil  func(e *env) error
+		why    string // the reason's tail after "policy: "
+		hint   string
+	}{
+		{"world-writable-file", false, func(e *env) error { return os.Chmod(e.policy, 0o666) },
+			"{policy}: writable by anyone (mode 0666)", "chmod o-w {policy}"},
+		{"world-writable-directory", false, func(e *env) error { return os.Chmod(e.dir, 0o777) },
+			"{dir}: writable by anyone (mode 0777), and it holds {policy}", "chmod o-w {dir}"},
+		{"sticky-world-writable-directory", false, func(e *env) error { return os.Chmod(e.dir, 0o777|os.ModeSticky) },
+			"{dir}: writable by anyone (mode 1777), and it holds {policy}", "chmod o-w {dir}"},
+		{"not-owned-by-root", true, func(e *env) error { return os.Chown(e.policy, nobody, -1) },
+			"{policy}: owned by uid 65534, not root", "chown root: {policy}"},
+		{"group-writable-by-another-group", true, func(e *env) error {
+			if err := os.Chown(e.policy, 0, nobody); err != nil {
+				return err
+			}
+			return os.Chmod(e.policy, 0o664)
+		}, "{policy}: writable by its group, gid 65534 (mode 0664)", "chmod g-w {policy}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.asRoot && os.Geteuid() != 0 {
+				t.Skip("not root: chown needs root, and the hook checks the owner only when it runs as root")
+			}
+			e := newEnv(t, "[rewrite.networks]\n\"lan\" = \"lan-b\"")
+			if r := e.run("migrate", "begin", dom); r.code != 0 || r.stdout == "" {
+				t.Fatalf("a trusted policy: code %d stderr %q", r.code, r.stderr)
+			}
+			if err := tc.spoil(e); err != nil {
+				t.Fatal(err)
+			}
+			rep := strings.NewReplacer("{policy}", e.policy, "{dir}", e.dir)
+			why, hint := rep.Replace(tc.why), "virt-failover: hint: "+rep.Replace(tc.hint)
+			r := e.run("migrate", "begin", dom)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code != 1 || r.stdout != "" || !strings.HasPrefix(lines[0], "virt-failover: qemu web-01 migrate begin: refused: policy: "+why) ||
+				!slices.Contains(lines, hint) {
+				t.Fatalf("code %d stdout %d bytes, stderr\n%s\nwant the reason %q and %q", r.code, len(r.stdout), r.stderr, why, hint)
+			}
+			if rec := e.last(); rec.Decision != Error || !strings.Contains(rec.Message, why) {
+				t.Errorf("log record %+v", rec)
+			}
+			for _, op := range []string{"reconnect", "release"} {
+				if r := e.run(op, "begin", dom); r.code != 0 || !strings.Contains(r.stderr, "error (ignored: the "+op+" operation never fails): policy: "+why) {
+					t.Errorf("%s: code %d stderr %q", op, r.code, r.stderr)
+				}
+			}
+		})
+	}
+	t.Run("group-root-and-sticky-parents-are-trusted", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("not root: chown needs root")
+		}
+		e := newEnv(t, "[rewrite.networks]\n\"lan\" = \"lan-b\"")
+		sub := filepath.Join(e.dir, "etc")
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(e.policy, filepath.Join(sub, "policy.toml")); err != nil {
+			t.Fatal(err)
+		}
+		e.policy = filepath.Join(sub, "policy.toml")
+		// Root's group may write; a sticky directory above the policy's own lets no one replace
+		// what root owns in it.
+		if err := errors.Join(os.Chown(e.policy, 0, 0), os.Chmod(e.policy, 0o664), os.Chmod(e.dir, 0o777|os.ModeSticky)); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.run("migrate", "begin", dom); r.code != 0 || r.stdout == "" {
+			t.Fatalf("code %d stderr %q", r.code, r.stderr)
+		}
+	})
+}
+
+// An existing log more open than 0640 is tightened to it; a tighter one is left alone.
+func TestLogModeIsTightened(t *testing.T) {
+	e := newEnv(t, "")
+	if err := os.MkdirAll(filepath.Dir(e.log), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ before, after os.FileMode }{{0o666, 0o640}, {0o644, 0o640}, {0o600, 0o600}} {
+		if err := os.WriteFile(e.log, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(e.log, m.before); err != nil {
+			t.Fatal(err)
+		}
+		e.run("started", "begin", domain(t))
+		if fi, err := os.Stat(e.log); err != nil || fi.Mode().Perm() != m.after {
+			t.Errorf("a log of mode %#o: now %v (%v), want %#o", m.before, fi.Mode().Perm(), err, m.after)
+		}
 	}
 }

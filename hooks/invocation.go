@@ -3,8 +3,10 @@
 // resources too (docs/pools.md): at migrate/restore begin it claims a free VF or network of each
 // primary's pool, and of each device the orchestrator parked for the migration, and rewrites the
 // host side of the definition, prepare confirms the claims, release frees them and reconnect
-// rebuilds them, in the claims ledger (internal/ledger). At started it launches the detached
-// worker that plugs parked devices back (worker.go).
+// rebuilds them, in the claims ledger (internal/ledger); every transaction also reaps the claims
+// of domains that no longer run here (a release that could not take the ledger's lock leaves its
+// claims behind). At started it launches the detached worker that plugs parked devices back
+// (worker.go). The whole call has a deadline.
 //
 // The package never opens a libvirt connection: libvirt holds the domain's job lock while a hook
 // runs, and a hook that calls back into libvirt deadlocks (docs/failover.md#hook-protocol).

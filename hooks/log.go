@@ -26,11 +26,14 @@ type Record struct {
 	Policy     string   `json:"policy,omitempty"`
 	PID        int      `json:"pid"`
 	Version    string   `json:"version,omitempty"`
-	Claims     []string `json:"claims,omitempty"`     // pool claims taken or confirmed: "POOL: RESOURCE for DOMAIN ALIAS (STATE)"
-	Releases   []string `json:"releases,omitempty"`   // pool claims freed
-	Actions    []string `json:"actions,omitempty"`    // host changes, like a VF's MAC
-	Lint       []string `json:"lint,omitempty"`       // lint errors at prepare: "VF007 NAME line N: MESSAGE"
-	WorkerPID  int      `json:"worker_pid,omitempty"` // the replug worker the hook started (started)
+	Claims     []string `json:"claims,omitempty"`   // pool claims taken or confirmed: "POOL: RESOURCE for DOMAIN ALIAS (STATE)"
+	Releases   []string `json:"releases,omitempty"` // pool claims freed
+	Actions    []string `json:"actions,omitempty"`  // host changes, like a VF's MAC
+	Lint       []string `json:"lint,omitempty"`     // lint errors at prepare: "VF007 NAME line N: MESSAGE"
+	// Reaped are other domains' claims the call's transaction freed because their domain no longer
+	// runs here: "POOL: RESOURCE for DOMAIN ALIAS (STATE): WHY".
+	Reaped    []string `json:"reaped,omitempty"`
+	WorkerPID int      `json:"worker_pid,omitempty"` // the replug worker the hook started (started)
 }
 
 // log appends the invocation's record to the policy's log file. A failure to log never changes
@@ -53,6 +56,7 @@ func (r *run) log(start time.Time, out outcome, perr error) {
 		Releases:   out.releases,
 		Actions:    out.actions,
 		Lint:       out.lint,
+		Reaped:     out.reaped,
 		WorkerPID:  out.worker,
 	}
 	if rec.Message == "" {
@@ -93,9 +97,18 @@ func AppendRecord(file string, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("decision log: %w", err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return fmt.Errorf("decision log %s: not a regular file; the hook writes only to one", file)
+	}
+	// An existing log more open than the 0640 it is created with is tightened to it (the line
+	// carries no secret, so one that cannot be is written all the same, and the error reported).
+	var merr error
+	if perm := st.Mode().Perm(); perm&^0o640 != 0 {
+		if err := f.Chmod(perm & 0o640); err != nil {
+			merr = fmt.Errorf("decision log %s: tightening its mode %#o to %#o: %w", file, perm, perm&0o640, err)
+		}
 	}
 	_, werr := f.Write(line)
 	cerr := f.Close()
@@ -105,5 +118,5 @@ func AppendRecord(file string, rec Record) error {
 	if cerr != nil {
 		return fmt.Errorf("decision log %s: %w", file, cerr)
 	}
-	return nil
+	return merr
 }

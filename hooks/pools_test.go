@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,7 +18,9 @@ import (
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/racegate"
+	"github.com/virt-failover/virt-failover/internal/shell/shelltest"
 	"github.com/virt-failover/virt-failover/internal/sysfs/sysfstest"
+	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/internal/vfmac/vfmactest"
 )
 
@@ -54,7 +58,7 @@ func (pe *poolEnv) hook(dom, op, subop string, stdin []byte, dry bool) result {
 	var out, errb bytes.Buffer
 	code := Run(Invocation{"qemu", dom, op, subop, "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
+		Timeout: 30 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac, DryRun: dry,
 		Now: func() time.Time { return pe.now },
 	})
 	return result{code, out.String(), errb.String()}
@@ -209,6 +213,7 @@ func TestMigrateRefusesWhenThePoolIsExhausted(t *testing.T) {
 	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.2", "interface"), false); r.code != 0 {
 		t.Fatalf("db-01 prepare: %s", r.stderr)
 	}
+	pe.running("db-01", uuidDB, "") // it started: its claim is never reaped
 	if r := pe.hook("app-01", "migrate", "begin", vfDomain("app-01", "uuid-app", "0000:81:10.0", "interface"), false); r.code != 0 {
 		t.Fatalf("app-01 migrate: %s", r.stderr)
 	}
@@ -288,6 +293,27 @@ func TestPrepareRefusesAResourceThisHostDoesNotHave(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "refused: interface ua-pri0 uses VF 0000:03:02.1 of pool 'fabric', which is claimed by db-01 (ua-pri0)\n") ||
 		!strings.Contains(r.stderr, "VF 0000:03:02.2 is free") {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// The virsh edit hint passes the domain's name to virsh as one word: a pasted hint never runs what
+// a name holds.
+func TestPrepareHintQuotesTheDomain(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	for _, name := range shelltest.HostileNames {
+		dom := bytes.Replace(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), []byte("<name>web-01</name>"),
+			[]byte("<name>"+strings.ReplaceAll(name, "'", "&apos;")+"</name>"), 1)
+		r := pe.hook(name, "prepare", "begin", dom, false)
+		m := regexp.MustCompile(`(?m)^virt-failover: hint: .*: run "(virsh edit .*)" and set `).FindStringSubmatch(r.stderr)
+		if r.code != 1 || m == nil {
+			t.Fatalf("%q: code %d stderr %q", name, r.code, r.stderr)
+		}
+		if got := shelltest.Paste(t, pe.root, m[1], "virsh"); len(got) != 2 || got[0] != "edit" || got[1] != name {
+			t.Errorf("%q: the hint's %s runs virsh with %q", name, m[1], got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(pe.root, "ran")); err == nil {
+		t.Error("a pasted hint ran the command inside a name")
 	}
 }
 
@@ -584,30 +610,28 @@ func TestUnrecordedPairUsesTheDefaultPool(t *testing.T) {
 	}
 }
 
+// setKey adds a key to a table of the policy newPoolEnv wrote ([host] or [state]).
+func (pe *poolEnv) setKey(table, line string) {
+	pe.t.Helper()
+	body, err := os.ReadFile(pe.policy)
+	if err != nil {
+		pe.t.Fatal(err)
+	}
+	head := []byte("[" + table + "]\n")
+	if !bytes.Contains(body, head) {
+		pe.t.Fatalf("the policy has no %s", head)
+	}
+	if err := os.WriteFile(pe.policy, bytes.Replace(body, head, append(head, line+"\n"...), 1), 0o644); err != nil {
+		pe.t.Fatal(err)
+	}
+}
+
 // A ledger lock held by a stuck process bounds the hook's wait by [state] lock_timeout: an incoming
 // migration is refused (on_error), a reconnect logs it and exits 0, so libvirtd is never held.
 func TestHeldLedgerLockHasADeadline(t *testing.T) {
 	pe := newPoolEnv(t, fabricPF)
-	// newPoolEnv writes the [state] table: the key goes into it.
-	body, err := os.ReadFile(pe.policy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body = bytes.Replace(body, []byte("[state]\n"), []byte("[state]\nlock_timeout = \"300ms\"\n"), 1)
-	if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(pe.state, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(pe.state, "claims.lock"), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	pe.setKey("state", `lock_timeout = "300ms"`)
+	defer pe.holdLock()()
 	start := time.Now()
 	r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
 	if waited := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "held by another process for more than 300ms") || waited > 5*time.Second {
@@ -634,7 +658,7 @@ func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
 	var errb bytes.Buffer
 	code := Run(Invocation{"qemu", "web-01", "migrate", "begin", "-"}, Options{
 		PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface")),
-		Stdout: failingWriter{}, Stderr: &errb, ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
+		Stdout: failingWriter{}, Stderr: &errb, Timeout: 30 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
 		Now: func() time.Time { return pe.now },
 	})
 	if code != 1 || !strings.Contains(errb.String(), "refused: writing the rewritten definition: no space left on device") {
@@ -645,5 +669,246 @@ func TestUnwritableRewriteReleasesItsClaim(t *testing.T) {
 	}
 	if rec := pe.last(); rec.Decision != Refuse || len(rec.Releases) != 1 {
 		t.Errorf("log record %+v", rec)
+	}
+}
+
+// holdLock takes the ledger's lock as another process would, until the returned function runs.
+func (pe *poolEnv) holdLock() func() {
+	pe.t.Helper()
+	if err := os.MkdirAll(pe.state, 0o750); err != nil {
+		pe.t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(pe.state, "claims.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		pe.t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		pe.t.Fatal(err)
+	}
+	return func() { f.Close() }
+}
+
+// A release that could not take the ledger's lock exits 0 and leaves its claim behind. The next
+// transaction reaps it once its domain no longer runs here and the claim is older than claim_ttl
+// (a younger one may be a domain starting: libvirt writes its status file after prepare), keeps an
+// incoming migration's pending claim within its TTL, and the log says which claim, whose and why.
+func TestLeftClaimIsReapedAtTheNextTransaction(t *testing.T) {
+	pe := newPoolEnv(t, fabricPF)
+	pe.setKey("state", `lock_timeout = "200ms"`)
+	t0 := pe.now
+	// 03:02.0 is bound to vfio-pci with no guest. db-01 starts on 03:02.1 and runs.
+	if r := pe.hook("db-01", "prepare", "begin", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false); r.code != 0 {
+		t.Fatalf("db-01 prepare: %s", r.stderr)
+	}
+	pe.running("db-01", uuidDB, "")
+	// 11 minutes on, app-01 migrates in (pending on 03:02.2) and db-02 starts on 03:02.3, its status
+	// file not written yet.
+	pe.now = t0.Add(11 * time.Minute)
+	if r := pe.hook("app-01", "migrate", "begin", vfDomain("app-01", "uuid-app", "0000:81:10.0", "interface"), false); r.code != 0 ||
+		!strings.Contains(r.stdout, "function='0x2'") {
+		t.Fatalf("app-01 migrate: %d %s", r.code, r.stderr)
+	}
+	if r := pe.hook("db-02", "prepare", "begin", vfDomain("db-02", "uuid-db-02", "0000:03:02.3", "interface"), false); r.code != 0 {
+		t.Fatalf("db-02 prepare: %s", r.stderr)
+	}
+	// db-01 stops: libvirt removes its status file, and its release cannot take the lock.
+	if err := os.Remove(filepath.Join(pe.status, "db-01.xml")); err != nil {
+		t.Fatal(err)
+	}
+	unlock := pe.holdLock()
+	r := pe.hook("db-01", "release", "end", vfDomain("db-01", uuidDB, "0000:03:02.1", "interface"), false)
+	unlock()
+	if r.code != 0 || !strings.Contains(r.stderr, "ignored: the release operation never fails") || len(pe.claims()) != 3 {
+		t.Fatalf("release under a held lock: code %d stderr %q claims %+v", r.code, r.stderr, pe.claims())
+	}
+	// The next transaction, web-01's incoming migration, reaps db-01's claim and gets its VF; its
+	// dry run says so first, and changes nothing.
+	pe.now = t0.Add(12 * time.Minute)
+	wantReaped := "fabric: 0000:03:02.1 for db-01 ua-pri0 (confirmed): db-01 does not run on this host (no status file in " + pe.status +
+		") and no release freed its claim, confirmed 12m ago"
+	r = pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), true)
+	if r.code != 0 || !strings.Contains(r.stdout, "\ndry run: would reap "+wantReaped+"\n") || len(pe.claims()) != 3 {
+		t.Fatalf("dry run: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), false)
+	if r.code != 0 || !strings.Contains(r.stdout, "bus='0x03' slot='0x02' function='0x1'") {
+		t.Fatalf("web-01 migrate: code %d stderr %q", r.code, r.stderr)
+	}
+	var got []string
+	for _, c := range pe.claims() {
+		got = append(got, fmt.Sprintf("%s %s %s", c.Domain, c.Resource, c.State))
+	}
+	want := []string{"app-01 0000:03:02.2 pending", "db-02 0000:03:02.3 confirmed", "web-01 0000:03:02.1 pending"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("claims %q, want %q", got, want)
+	}
+	if reaped := pe.last().Reaped; len(reaped) != 1 || reaped[0] != wantReaped {
+		t.Errorf("log reaped %q, want [%q]", reaped, wantReaped)
+	}
+}
+
+// stuckMAC is a PF that never answers (a netlink call that hangs) until release is closed.
+type stuckMAC struct{ release, returned chan struct{} }
+
+func (s stuckMAC) SetMAC(string, int, vfmac.MAC) error {
+	<-s.release
+	close(s.returned)
+	return nil
+}
+
+// hookWithin runs the hook with a whole-call deadline, failing the test if the call outlives it
+// by far.
+func (pe *poolEnv) hookWithin(timeout time.Duration, mac vfmac.Setter, dom, op string, stdin []byte) (result, time.Duration) {
+	pe.t.Helper()
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		done <- Run(Invocation{"qemu", dom, op, "begin", "-"}, Options{
+			PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
+			Timeout: timeout, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: mac, Now: func() time.Time { return pe.now },
+		})
+	}()
+	select {
+	case code := <-done:
+		return result{code, out.String(), errb.String()}, time.Since(start)
+	case <-time.After(timeout + 10*time.Second):
+		pe.t.Fatalf("%s %s: still running %v after its %v deadline", dom, op, time.Since(start)-timeout, timeout)
+	}
+	return result{}, 0
+}
+
+// The whole call has one deadline: reading, parsing, planning and the ledger. Past it the hook
+// follows on_error at migrate, restore and prepare and exits 0 at reconnect and release, and logs
+// why; a transaction still running then writes nothing. The ledger's lock_timeout fits inside it.
+func TestWholeCallHasADeadline(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name, policy string
+		code         int
+		verb         string
+	}{
+		{"on-error-refuse", "refuse", 1, "refused"},
+		{"on-error-pass", "pass", 0, `error (ignored: [host] on_error = "pass")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pe := newPoolEnv(t, fabricPF)
+			pe.setKey("host", "on_error = \""+tc.policy+"\"")
+			mac := stuckMAC{make(chan struct{}), make(chan struct{})}
+			r, took := pe.hookWithin(deadline, mac, "web-01", "migrate", vfDomain("web-01", uuidWeb, "0000:81:10.0", "hostdev"))
+			close(mac.release)
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			want := "virt-failover: qemu web-01 migrate begin: " + tc.verb + ": deadline: the hook did not finish within 300ms (it was programming VF MACs)"
+			if r.code != tc.code || r.stdout != "" || first != want {
+				t.Fatalf("code %d after %v, stdout %q, first stderr line\n got %q\nwant %q", r.code, took, r.stdout, first, want)
+			}
+			if rec := pe.last(); rec.Decision != Error || !strings.HasPrefix(rec.Message, "deadline: ") {
+				t.Errorf("log record %+v", rec)
+			}
+			// The transaction the stuck PF held goes on once it answers, and writes nothing.
+			<-mac.returned
+			time.Sleep(100 * time.Millisecond)
+			if c := pe.claims(); len(c) != 0 {
+				t.Errorf("claims written after the deadline: %+v", c)
+			}
+		})
+	}
+	t.Run("lock-timeout-inside-the-deadline", func(t *testing.T) {
+		pe := newPoolEnv(t, fabricPF)
+		pe.setKey("state", "lock_timeout = \"30s\"")
+		defer pe.holdLock()()
+		for _, tc := range []struct {
+			op   string
+			code int
+			verb string
+		}{
+			{"migrate", 1, "refused"},
+			{"reconnect", 0, "error (ignored: the reconnect operation never fails)"},
+			{"release", 0, "error (ignored: the release operation never fails)"},
+		} {
+			if tc.op == "release" {
+				if err := os.WriteFile(filepath.Join(pe.state, "claims.json"), []byte(`{"version": 1, "claims": []}`), 0o640); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, took := pe.hookWithin(deadline, pe.mac, "web-01", tc.op, vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"))
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			want := "virt-failover: qemu web-01 " + tc.op + " begin: " + tc.verb + ": deadline: the hook did not finish within 300ms (it was waiting for the claims ledger's lock " +
+				filepath.Join(pe.state, "claims.lock") + ")"
+			if r.code != tc.code || first != want || took > 5*time.Second {
+				t.Errorf("%s: code %d after %v, first stderr line\n got %q\nwant %q", tc.op, r.code, took, first, want)
+			}
+			if rec := pe.last(); rec.Op != tc.op || rec.Decision != Error || !strings.HasPrefix(rec.Message, "deadline: ") {
+				t.Errorf("%s: log record %+v", tc.op, rec)
+			}
+		}
+	})
+}
+
+// A claims ledger others can change is not read: the state directory, or the directory it is to be
+// made in, must be changed by root alone (the owner only when the hook runs as root).
+func TestUntrustedStateDirIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		asRoot bool
+		spoil  func(pe *poolEnv) error
+		why    string
+		hint   string
+	}{
+		{"world-writable", false, func(pe *poolEnv) error { return os.Chmod(pe.state, 0o777) },
+			"{state}: writable by anyone (mode 0777)", "chmod o-w {state}"},
+		{"not-yet-made-in-a-world-writable-directory", false, func(pe *poolEnv) error {
+			body, err := os.ReadFile(pe.policy)
+			if err != nil {
+				return err
+			}
+			body = bytes.Replace(body, []byte(strconv.Quote(pe.state)), []byte(strconv.Quote(filepath.Join(pe.root, "open", "state"))), 1)
+			if err := os.WriteFile(pe.policy, body, 0o644); err != nil {
+				return err
+			}
+			pe.state = filepath.Join(pe.root, "open", "state")
+			if err := os.Mkdir(filepath.Join(pe.root, "open"), 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(filepath.Join(pe.root, "open"), 0o777) // past the umask
+		}, "{root}/open: writable by anyone (mode 0777), and it holds {root}/open/state", "chmod o-w {root}/open"},
+		{"not-owned-by-root", true, func(pe *poolEnv) error { return os.Chown(pe.state, nobody, nobody) },
+			"{state}: owned by uid 65534, not root", "chown root: {state}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.asRoot && os.Geteuid() != 0 {
+				t.Skip("not root: chown needs root, and the hook checks the owner only when it runs as root")
+			}
+			pe := newPoolEnv(t, fabricPF)
+			if err := os.MkdirAll(pe.state, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(pe.state, "claims.json"), []byte(`{"version": 1, "claims": []}`), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.spoil(pe); err != nil {
+				t.Fatal(err)
+			}
+			rep := strings.NewReplacer("{state}", pe.state, "{root}", pe.root)
+			why, hint := rep.Replace(tc.why), "virt-failover: hint: "+rep.Replace(tc.hint)
+			for _, dry := range []bool{false, true} {
+				r := pe.hook("web-01", "migrate", "begin", vfDomain("web-01", uuidWeb, "0000:81:10.0", "interface"), dry)
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				if r.code != 1 || strings.Contains(r.stdout, "<domain") || !strings.HasPrefix(lines[0], "virt-failover: qemu web-01 migrate begin: refused: claims: "+why) ||
+					!slices.Contains(lines, hint) {
+					t.Fatalf("dry run %v: code %d stderr\n%s\nwant the reason %q and %q", dry, r.code, r.stderr, why, hint)
+				}
+			}
+			if rec := pe.last(); rec.Decision != Error || !strings.Contains(rec.Message, why) {
+				t.Errorf("log record %+v", rec)
+			}
+			r := pe.hook("web-01", "release", "end", vfDomain("web-01", uuidWeb, "0000:03:02.1", "interface"), false)
+			if _, err := os.Stat(filepath.Join(pe.state, "claims.json")); err != nil {
+				return // no ledger there: release has nothing to read
+			}
+			if r.code != 0 || !strings.Contains(r.stderr, "error (ignored: the release operation never fails): claims: "+why) {
+				t.Errorf("release: code %d stderr %q", r.code, r.stderr)
+			}
+		})
 	}
 }

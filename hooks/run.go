@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,15 +16,16 @@ import (
 
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
-// Defaults for reading the domain definition from libvirt.
+// Defaults for reading the domain definition from libvirt, and the whole call's deadline.
 const (
-	DefaultMaxInput    = 64 << 20
-	DefaultReadTimeout = 60 * time.Second
+	DefaultMaxInput = 64 << 20
+	DefaultTimeout  = 60 * time.Second
 )
 
 // Options configure one hook run. The zero value reads the default policy, os.Stdin and writes to
@@ -36,12 +38,15 @@ type Options struct {
 	PolicyPath string // default Paths.PolicyFile()
 	// LogFile overrides the policy's [log] file; it is also where a hook whose policy cannot be
 	// read logs (else the default log file).
-	LogFile     string
-	Stdin       io.Reader
-	Stdout      io.Writer
-	Stderr      io.Writer
-	MaxInput    int64         // default DefaultMaxInput
-	ReadTimeout time.Duration // default DefaultReadTimeout
+	LogFile  string
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+	MaxInput int64 // default DefaultMaxInput
+	// Timeout is the whole call's deadline (default DefaultTimeout): reading the definition,
+	// parsing it, planning and the claims ledger, whose lock_timeout ends there at the latest.
+	// Past it the hook follows on_error at migrate, restore and prepare, and exits 0 elsewhere.
+	Timeout time.Duration
 	// DryRun decides as the hook would but prints a unified diff of the rewrite instead of the
 	// document and a line saying what the hook would do, and writes no log line.
 	DryRun  bool
@@ -100,18 +105,21 @@ type outcome struct {
 	claims   []string // claims taken or confirmed
 	releases []string // claims freed
 	actions  []string // host changes (VF MACs)
+	reaped   []string // other domains' claims freed: their domain no longer runs here
 	lint     []string // lint errors found at prepare
 	message  string   // a note for the log when there is no reason
 	worker   int      // the pid of the replug worker started (started only)
 }
 
 type run struct {
-	inv    Invocation
-	opts   Options
-	pol    *policy.Policy
-	input  []byte
-	doc    *xmlxform.Doc // parsed lazily by document()
-	docErr error
+	inv      Invocation
+	opts     Options
+	pol      *policy.Policy
+	input    []byte
+	doc      *xmlxform.Doc // parsed lazily by document()
+	docErr   error
+	deadline time.Time    // the whole call's (wall clock)
+	stage    atomic.Value // string: what the decision is doing, for a deadline's message
 }
 
 // Run handles one invocation and returns the process exit code. It never panics: a panic in a
@@ -120,9 +128,14 @@ func Run(inv Invocation, opts Options) int {
 	opts = withDefaults(opts)
 	start := opts.Now()
 	spec, known := ops[inv.Op]
-	r := &run{inv: inv, opts: opts}
+	r := &run{inv: inv, opts: opts, deadline: time.Now().Add(opts.Timeout)}
 
-	pol, perr := policy.Load(opts.PolicyPath)
+	// Only a policy no one but root can change is obeyed (internal/trust), and read.
+	var pol *policy.Policy
+	perr := trust.Check(opts.PolicyPath, os.Geteuid() == 0)
+	if perr == nil {
+		pol, perr = policy.Load(opts.PolicyPath)
+	}
 	if perr != nil {
 		pol = policy.Default()
 	}
@@ -130,7 +143,7 @@ func Run(inv Invocation, opts Options) int {
 	// cannot be read.
 	opts.Paths.MapPolicy(pol)
 	r.pol = pol
-	input, ierr := readInput(opts.Stdin, opts.MaxInput, opts.ReadTimeout)
+	input, ierr := readInput(opts.Stdin, opts.MaxInput, r.deadline, opts.Timeout)
 	r.input = input
 
 	var out outcome
@@ -138,13 +151,13 @@ func Run(inv Invocation, opts Options) int {
 	case !known:
 		out = outcome{decision: Pass} // future operations must not break guests
 	case perr != nil:
-		out = policyErrorOutcome(perr)
+		out = policyErrorOutcome("policy", perr)
 	case ierr != nil:
 		out = errorOutcome("domain definition on stdin", ierr)
 	case !pol.Host.Enabled:
 		out = outcome{decision: Pass, reason: "disabled by [host] enabled = false"}
 	case spec.decide != nil:
-		out = r.safeDecide(spec.decide)
+		out = r.decideWithin(spec.decide)
 	default:
 		out = outcome{decision: Pass}
 	}
@@ -157,6 +170,9 @@ func Run(inv Invocation, opts Options) int {
 		}
 		for _, c := range out.releases {
 			fmt.Fprintf(opts.Stdout, "dry run: would release %s\n", c)
+		}
+		for _, c := range out.reaped {
+			fmt.Fprintf(opts.Stdout, "dry run: would reap %s\n", c)
 		}
 		for _, a := range out.actions {
 			fmt.Fprintf(opts.Stdout, "dry run: %s\n", a)
@@ -184,8 +200,8 @@ func withDefaults(o Options) Options {
 	if o.MaxInput <= 0 {
 		o.MaxInput = DefaultMaxInput
 	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = DefaultReadTimeout
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -210,6 +226,31 @@ func dryRunVerb(d Decision, code int, spec opSpec) string {
 	return "log the error and exit 0"
 }
 
+// decideWithin decides in a goroutine of its own and waits for it until the call's deadline: a
+// decision stuck in the kernel (a hung file system, a PF that never answers) must not hold libvirtd.
+// Past the deadline the outcome is an error, which finish handles per operation; the decision may
+// go on until the process exits, but its ledger transaction writes nothing any more
+// (ledger.Ledger.Deadline). A decision that ends in an error at the deadline (its lock wait cut
+// short) reads the same.
+func (r *run) decideWithin(f func(*run) outcome) outcome {
+	r.at("deciding")
+	done := make(chan outcome, 1)
+	go func() { done <- r.safeDecide(f) }()
+	timer := time.NewTimer(time.Until(r.deadline))
+	defer timer.Stop()
+	select {
+	case out := <-done:
+		if out.decision != Error || time.Now().Before(r.deadline) {
+			return out
+		}
+	case <-timer.C:
+	}
+	return outcome{decision: Error, reason: fmt.Sprintf("deadline: the hook did not finish within %s (it was %s)", r.opts.Timeout, r.stage.Load())}
+}
+
+// at records what the decision is doing now.
+func (r *run) at(stage string) { r.stage.Store(stage) }
+
 // safeDecide turns a panic in a decision into an internal error.
 func (r *run) safeDecide(f func(*run) outcome) (out outcome) {
 	defer func() {
@@ -230,8 +271,9 @@ func errorOutcome(what string, err error) outcome {
 	return outcome{decision: Error, reason: what + ": " + msg}
 }
 
-// policyErrorOutcome reports every problem of the policy file, each with its hint.
-func policyErrorOutcome(err error) outcome {
+// policyErrorOutcome reports every problem of the policy file (or of another file the hook
+// trusts, what names it), each with its hint.
+func policyErrorOutcome(what string, err error) outcome {
 	var lines []string
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -244,7 +286,7 @@ func policyErrorOutcome(err error) outcome {
 			lines = append(lines, "hint: "+pe.Hint)
 		}
 	}
-	return outcome{decision: Error, reason: "policy: " + lines[0], hints: lines[1:]}
+	return outcome{decision: Error, reason: what + ": " + lines[0], hints: lines[1:]}
 }
 
 // finish writes the outcome to stdout/stderr and returns the exit code.
@@ -276,7 +318,7 @@ func (r *run) finish(spec opSpec, out *outcome) int {
 				}
 			}
 			*out = outcome{decision: Refuse, reason: fmt.Sprintf("writing the rewritten definition: %v", err), changes: out.changes,
-				releases: rel.releases}
+				releases: rel.releases, reaped: append(out.reaped, rel.reaped...)}
 			fail = true
 			break
 		}
@@ -309,6 +351,7 @@ func (r *run) ignoredBecause(spec opSpec) string {
 // document parses the incoming definition once.
 func (r *run) document() (*xmlxform.Doc, error) {
 	if r.doc == nil && r.docErr == nil {
+		r.at("parsing the domain definition")
 		r.doc, r.docErr = xmlxform.Parse(r.input)
 		if r.docErr != nil {
 			r.docErr = fmt.Errorf("line %w", r.docErr)
@@ -325,6 +368,7 @@ func decidePrepare(r *run) outcome {
 		return errorOutcome("domain definition on stdin", err)
 	}
 	dom := policy.NewDomain(doc) // one read model for lint and claims
+	r.at("linting the domain definition")
 	findings, refusal := r.lintAtPrepare(dom)
 	if refusal != nil {
 		return *refusal
@@ -381,6 +425,7 @@ func decideIncoming(r *run) outcome {
 	if h, s := r.subject(policy.NewDomain(doc)); s != nil {
 		return r.incoming(h, s, doc)
 	}
+	r.at("rewriting the domain definition")
 	plan := policy.PlanRewrite(doc, r.pol)
 	if len(plan.Changes) == 0 {
 		return outcome{decision: Pass}
@@ -392,16 +437,16 @@ func decideIncoming(r *run) outcome {
 	return outcome{decision: Rewrite, output: out, changes: plan.Changes}
 }
 
-// readInput reads all of r, at most max bytes, within timeout.
-func readInput(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
+// readInput reads all of r, at most max bytes, by deadline (timeout names it in the error).
+func readInput(r io.Reader, max int64, deadline time.Time, timeout time.Duration) ([]byte, error) {
 	if f, ok := r.(*os.File); ok {
-		if f.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		if f.SetReadDeadline(deadline) == nil {
 			return readCapped(f, max, timeout)
 		}
 		// libvirt hands the hook a blocking pipe, which the runtime poller does not take. Made
 		// non-blocking it does, and the deadline then needs no second goroutine and timer thread
 		// (which cost more than the hook's own work).
-		if pf := pollable(f); pf != nil && pf.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		if pf := pollable(f); pf != nil && pf.SetReadDeadline(deadline) == nil {
 			return readCapped(pf, max, timeout)
 		}
 	}
@@ -417,7 +462,7 @@ func readInput(r io.Reader, max int64, timeout time.Duration) ([]byte, error) {
 	select {
 	case res := <-ch:
 		return res.b, res.err
-	case <-time.After(timeout):
+	case <-time.After(time.Until(deadline)):
 		return nil, fmt.Errorf("no end of input within %s", timeout)
 	}
 }

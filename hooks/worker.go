@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -31,7 +32,8 @@ import (
 // decideStarted starts the replug worker when the domain has devices parked for a migration and
 // [orchestrate] replug is auto.
 func decideStarted(r *run) outcome {
-	if r.pol.Orchestrate.Replug != policy.ReplugAuto {
+	// Most domains have nothing parked: they cost the hook no parse at started.
+	if r.pol.Orchestrate.Replug != policy.ReplugAuto || !bytes.Contains(r.input, []byte("parked")) {
 		return outcome{decision: Pass}
 	}
 	doc, err := r.document()

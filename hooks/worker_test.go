@@ -57,7 +57,7 @@ func (e *env) runWith(op, subop string, stdin []byte, opts Options) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	opts.PolicyPath, opts.LogFile = e.policy, e.log
-	opts.Stdin, opts.Stdout, opts.Stderr, opts.ReadTimeout = bytes.NewReader(stdin), &out, &errb, 5*time.Second
+	opts.Stdin, opts.Stdout, opts.Stderr, opts.Timeout = bytes.NewReader(stdin), &out, &errb, 30*time.Second
 	code := Run(Invocation{"qemu", "web-01", op, subop, "-"}, opts)
 	return result{code, out.String(), errb.String()}
 }
@@ -269,7 +269,7 @@ func TestParkedDeviceThroughTheHook(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := Run(Invocation{"qemu", "web-02", op, subop, "-"}, Options{
 			PolicyPath: pe.policy, LogFile: pe.log, Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb,
-			ReadTimeout: 5 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
+			Timeout: 30 * time.Second, Paths: hostpaths.Paths{Root: pe.root}, VFMAC: pe.mac,
 			Now: func() time.Time { return pe.now }, Hostname: "vf-b", Worker: []string{worker},
 		})
 		return result{code, out.String(), errb.String()}

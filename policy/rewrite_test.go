@@ -57,3 +57,42 @@ func TestPlanRewrite(t *testing.T) {
 		})
 	}
 }
+
+// A parked interface comes back on this host: [rewrite] maps its source inside its record too, in
+// either namespace form, and the rest of the definition stays byte for byte.
+func TestPlanRewriteParkedInterfaces(t *testing.T) {
+	src := `<domain type='kvm'>
+  <metadata>
+    <vfo:failover xmlns:vfo="http://virt-failover.org/xmlns/domain/1.0">
+      <vfo:parked alias="ua-pri0" kind="bond" reason="migration">
+        <vfo:interface type="network"><vfo:source network="lan"/><vfo:alias name="ua-pri0"/></vfo:interface>
+      </vfo:parked>
+      <vfo:parked alias="ua-pri1" kind="bond" reason="switch">
+        <interface type="bridge"><source bridge="br-a"/><alias name="ua-pri1"/></interface>
+      </vfo:parked>
+    </vfo:failover>
+  </metadata>
+  <devices>
+    <interface type='network'><source network='lan'/><alias name='ua-sby0'/></interface>
+  </devices>
+</domain>`
+	p := Default()
+	p.Rewrite.Networks, p.Rewrite.Bridges = map[string]string{"lan": "lan-b"}, map[string]string{"br-a": "br-b"}
+	plan := PlanRewrite(mustParse(t, []byte(src)), p)
+	want := []string{
+		"interface ua-sby0: source network 'lan' -> 'lan-b'",
+		"parked interface ua-pri0: source network 'lan' -> 'lan-b'",
+		"parked interface ua-pri1: source bridge 'br-a' -> 'br-b'",
+	}
+	if strings.Join(plan.Changes, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes\n got %q\nwant %q", plan.Changes, want)
+	}
+	out, err := plan.Transform.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOut := strings.NewReplacer(`network="lan"`, `network="lan-b"`, `network='lan'`, `network='lan-b'`, `bridge="br-a"`, `bridge="br-b"`).Replace(src)
+	if string(out) != wantOut {
+		t.Errorf("output:\n%s\nwant:\n%s", out, wantOut)
+	}
+}

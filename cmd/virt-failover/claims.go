@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/shell"
 )
 
 func claimsCommand() *cli.Command {
@@ -36,8 +38,15 @@ func claimsCommand() *cli.Command {
 					dom := cmd.Args().First()
 					gone, err := claims.ReleaseClaims(h.pol, h.statusDir, dom, cmd.Bool("force"))
 					if errors.Is(err, claims.ErrRunning) {
+						force := []string{programName, "claims", "release"}
+						for _, f := range []string{"policy", "root"} {
+							if cmd.IsSet(f) {
+								force = append(force, "--"+f, shell.Quote(cmd.String(f)))
+							}
+						}
+						force = append(force, "--force", shell.Quote(dom))
 						return &cliError{err: fmt.Errorf("claims release: %w", err), code: exitFailed,
-							hints: []string{"its claims say what it uses; another guest could be given it. Use --force if libvirt is wrong"}}
+							hints: []string{"its claims say what it uses; another guest could be given it. If libvirt is wrong: " + strings.Join(force, " ")}}
 					}
 					if err != nil {
 						return &cliError{err: err, code: exitFailed}
@@ -62,7 +71,7 @@ func claimsCommand() *cli.Command {
 						return err
 					}
 					out := cmd.Root().Writer
-					l := ledger.Open(h.pol.State.Dir)
+					l := claims.OpenLedger(h.pol)
 					readErr := l.View(func(*ledger.Tx) error { return nil })
 					if readErr == nil && !cmd.Bool("force") {
 						return &cliError{err: fmt.Errorf("claims rebuild: %s reads fine; nothing to rebuild", l.Path()), code: exitFailed,
@@ -94,7 +103,10 @@ func claimsCommand() *cli.Command {
 			},
 			{
 				Name:  "prune",
-				Usage: "remove stale claims (an earlier boot) and expired pending ones",
+				Usage: "remove stale claims (an earlier boot), expired pending ones, and those of guests that no longer run here",
+				Description: "A claim of a guest with no status file in libvirt's status directory is removed once it is older\n" +
+					"than [state] claim_ttl (a younger one may be a guest starting); the hook does the same at each\n" +
+					"transaction. A pending claim of an incoming migration within its TTL is kept.",
 				Flags: []cli.Flag{policyFlag(), rootFlag()},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					if cmd.Args().Present() {
@@ -104,11 +116,26 @@ func claimsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					gone, err := claims.PruneClaims(h.pol, time.Now())
+					running := claims.LoadRunning(h.statusDir)
+					gone, err := claims.PruneClaims(h.pol, running, time.Now())
 					if err != nil {
 						return &cliError{err: err, code: exitFailed}
 					}
-					printClaims(cmd, "pruned", gone, "nothing to prune")
+					w := cmd.Root().Writer
+					for _, r := range gone {
+						c := r.Claim
+						fmt.Fprintf(w, "pruned %s: %s for %s %s (%s, %s old): %s\n", c.Pool, c.Resource, c.Domain, c.Alias, c.State, claims.Age(time.Since(c.Time)), r.Why)
+					}
+					if len(gone) == 0 {
+						fmt.Fprintln(w, "nothing to prune")
+					}
+					if !running.Complete() {
+						why := "it does not exist"
+						if running.Err != nil {
+							why = running.Err.Error()
+						}
+						fmt.Fprintf(w, "warning: libvirt's status directory %s cannot tell which guests run (%s): the claims of guests that may have stopped were kept\n", running.Dir, why)
+					}
 					return nil
 				},
 			},

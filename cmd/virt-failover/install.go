@@ -21,6 +21,8 @@ import (
 	"github.com/virt-failover/virt-failover/install"
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
+	"github.com/virt-failover/virt-failover/internal/shell"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -118,7 +120,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 		hint := "apt-get install libvirt-daemon-system, or give --root the tree to install into"
 		if !paths.System() {
 			hint = "--root names a host's tree, which must hold libvirt's configuration; for a test tree: mkdir -p " +
-				filepath.Join(paths.HooksDir(), "qemu.d") + " (libvirt >= 6.5 layout), or mkdir -p " + paths.HooksDir()
+				shell.Quote(filepath.Join(paths.HooksDir(), "qemu.d")) + " (libvirt >= 6.5 layout), or mkdir -p " + shell.Quote(paths.HooksDir())
 		}
 		return &cliError{err: fmt.Errorf("install: %s does not exist: is libvirt installed?", libvirtEtc), code: exitFailed,
 			hints: []string{hint}}
@@ -182,6 +184,10 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 		}
 	} else {
 		pol, err = policy.Load(polPath)
+	}
+	if err == nil {
+		// A policy the hook would not trust would make it refuse every migration too.
+		err = trust.Check(polPath, os.Geteuid() == 0)
 	}
 	if err != nil {
 		ce := policyError(err).(*cliError)
@@ -251,7 +257,7 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 		return nil, &cliError{err: fmt.Errorf("install: %s exists and is not virt-failover, and %s; refusing to replace it", main, why), code: exitFailed,
 			hints: []string{
 				"with libvirt >= 6.5, create " + qemuD + " and run install again: libvirt then runs both hooks",
-				"else call virt-failover from your hook: " + cmd.String("bin") + ` hook qemu "$@" (the domain XML on its stdin)`,
+				"else call virt-failover from your hook: " + shell.Quote(cmd.String("bin")) + ` hook qemu "$@" (the domain XML on its stdin)`,
 			}}
 	default:
 		step(fmt.Sprintf("hook: %s -> %s (%s)", main, bin, why), link(main))

@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/diff"
 	"github.com/urfave/cli/v3"
 
+	"github.com/virt-failover/virt-failover/internal/shell"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/policy/pair"
 	"github.com/virt-failover/virt-failover/xmlxform"
@@ -135,7 +136,7 @@ func runPair(ctx context.Context, cmd *cli.Command) error {
 	switch {
 	case check:
 		if res.Changed() {
-			hint := `"` + programName + ` pair -w ` + name + `" makes the change; add --diff to see it`
+			hint := `"` + programName + ` pair -w ` + shell.Quote(name) + `" makes the change; add --diff to see it`
 			if name == "-" {
 				hint = `"` + programName + ` pair - > FILE" writes the paired definition; add --diff to see the change`
 			}

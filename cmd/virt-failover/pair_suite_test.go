@@ -59,12 +59,12 @@ func TestPairLibvirtSuite(t *testing.T) {
 		return code, stdout.Bytes(), stderr.String()
 	}
 	t.Logf("%d domains", len(files))
-	for _, mode := range [][]string{nil, {"--emulated-primary"}, {"--adopt"}} {
+	for _, mode := range [][]string{nil, {"--emulated-primary"}, {"--adopt"}, {"--bond", "--emulated-primary"}} {
 		name := strings.Join(mode, " ")
 		if name == "" {
 			name = "plain"
 		}
-		t.Run(strings.TrimPrefix(name, "--"), func(t *testing.T) {
+		t.Run(strings.ReplaceAll(strings.TrimPrefix(name, "--"), " --", "+"), func(t *testing.T) {
 			counts := map[string]int{}
 			for _, f := range files {
 				label := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/internal/sysfs"
+	"github.com/virt-failover/virt-failover/internal/trust"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -37,7 +39,18 @@ func policyCommand() *cli.Command {
 				}
 				out := cmd.Root().Writer
 				pools := policy.ResolvePools(p, sysfs.FS{Root: p.Host.SysfsRoot})
+				// The hook runs as root and trusts only what no one else can change: the policy
+				// and the state directory (internal/trust). Checked as the hook would check them
+				// when run by this user: the owners only as root.
+				var untrusted []error
+				for _, f := range []string{path, p.State.Dir} {
+					if err := trust.Check(f, os.Geteuid() == 0); err != nil {
+						untrusted = append(untrusted, unjoin(err)...)
+					}
+				}
 				switch {
+				case len(untrusted) > 0:
+					fmt.Fprintf(out, "%s: the hook would refuse it: others than root can change it or its state directory (%s)\n", path, plural(len(untrusted), "problem"))
 				case p.Missing:
 					fmt.Fprintf(out, "%s: not found; the built-in defaults apply\n", path)
 				case len(pools.Problems) > 0:
@@ -46,12 +59,17 @@ func policyCommand() *cli.Command {
 					fmt.Fprintf(out, "%s: ok\n", path)
 				}
 				printPolicySummary(out, p, pools)
+				var lines []string
+				if len(untrusted) > 0 {
+					lines = append(lines, strings.Split(policyError(errors.Join(untrusted...)).Error(), "\n")...)
+				}
 				if len(pools.Problems) > 0 {
-					var lines []string
 					for _, pr := range pools.Problems {
 						lines = append(lines, path+": "+pr.String())
 					}
 					lines = append(lines, "hint: sysfs_root is "+p.Host.SysfsRoot+"; a pf is a PF's interface name as \"ip link\" shows it, an address one \"lspci -D\" shows")
+				}
+				if len(lines) > 0 {
 					return &cliError{err: errors.New(strings.Join(lines, "\n")), code: exitFailed}
 				}
 				return nil

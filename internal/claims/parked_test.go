@@ -154,3 +154,28 @@ func TestParkedDeviceWithoutAFreeVFRefuses(t *testing.T) {
 		t.Fatalf("plan %+v, claims %+v", p, th.claims())
 	}
 }
+
+// A bond's primary, plugged in, draws from the pool its record names like a teaming primary: a
+// start confirms its VF, and a plain <hostdev> one gets the bond's MAC through its PF.
+func TestBondPrimaryDrawsFromItsPool(t *testing.T) {
+	th := newTestHost(t, "[pools.fabric]\npf = [\"enp3s0f0\"]\n")
+	p := th.decide("prepare", []byte(`<domain type='kvm'>
+  <name>db-01</name>
+  <uuid>7a2d5c1e-3b4f-4a6d-8e9f-0a1b2c3d4e5f</uuid>
+  <metadata>
+    <vfo:failover xmlns:vfo="http://virt-failover.org/xmlns/domain/1.0">
+      <vfo:pair kind="bond" standby="ua-sby1" primary="ua-pri1" mac="52:54:00:00:00:12" pool="fabric"/>
+    </vfo:failover>
+  </metadata>
+  <devices>
+    <interface type='bridge'><mac address='52:54:00:00:00:12'/><source bridge='br0'/><model type='virtio'/><alias name='ua-sby1'/></interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x03' slot='0x02' function='0x2'/></source><alias name='ua-pri1'/></hostdev>
+  </devices>
+</domain>`))
+	if p.Refusal != nil || len(p.Takes) != 1 || p.Takes[0].String() != "fabric: 0000:03:02.2 for db-01 ua-pri1 (confirmed)" {
+		t.Fatalf("prepare: refusal %v, takes %q", p.Refusal, takeLines(p.Takes))
+	}
+	if len(p.MACs) != 1 || p.MACs[0].String() != "hostdev ua-pri1: VF 2 of enp3s0f0 (0000:03:02.2) MAC set to 52:54:00:00:00:12" {
+		t.Errorf("MACs %v", p.MACs)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/shell"
 	"github.com/virt-failover/virt-failover/internal/sysfs"
 	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/policy"
@@ -21,9 +22,10 @@ import (
 // Host is what one decision knows of this host: its policy, its pools resolved against sysfs, and
 // the resources the other running domains use.
 type Host struct {
-	Pol   *policy.Policy
-	Sys   sysfs.FS
-	Pools *policy.Pools
+	Pol     *policy.Policy
+	Sys     sysfs.FS
+	Pools   *policy.Pools
+	Running Running // what runs here (Load reads it)
 	// Name is this host's name (its hostname), which a parked device's record names when this
 	// host has claimed the device's resource for its re-plug (docs/metadata.md#parked).
 	Name string
@@ -62,11 +64,11 @@ func Load(pol *policy.Policy, statusDir string, dom *policy.Domain, fallbackName
 	if s == nil {
 		return nil, nil
 	}
-	running, err := ReadRunning(statusDir)
-	if err != nil {
-		s.Notes = append(s.Notes, "reading libvirt's status files: "+err.Error())
+	h.Running = LoadRunning(statusDir)
+	if h.Running.Err != nil {
+		s.Notes = append(s.Notes, "reading libvirt's status files: "+h.Running.Err.Error())
 	}
-	h.used = usageOf(running, s.UUID)
+	h.used = usageOf(h.Running.Domains, s.UUID)
 	return h, s
 }
 
@@ -99,6 +101,7 @@ func (h *Host) subject(dom *policy.Domain, fallbackName string) *Subject {
 type Snapshot interface {
 	Holder(pool, resource string) (ledger.Claim, bool)
 	Claims() []ledger.Claim
+	Status(ledger.Claim) ledger.Status
 }
 
 // Take is one claim a plan takes (or confirms: taking a resource the owner holds already).
@@ -107,6 +110,9 @@ type Take struct {
 	Owner          ledger.Owner
 	State          ledger.State
 	TTL            time.Duration // pending claims only
+	// Fresh: a new run of the domain (prepare), so a claim it still held from an earlier run
+	// starts its age anew; reconnect's confirmation keeps the age of the run it finds.
+	Fresh bool
 }
 
 func (t Take) String() string {
@@ -136,10 +142,11 @@ func (r *Refusal) Error() string { return r.Reason }
 func refuse(reason string, hints ...string) *Refusal { return &Refusal{Reason: reason, Hints: hints} }
 
 // Plan is what a decision does to the host: the claims to take, the definition's host-side
-// rewrite, the VF MACs to program, the claims to release; or a refusal, and nothing else.
+// rewrite, the VF MACs to program, the claims to release or reap; or a refusal, and nothing else.
 type Plan struct {
 	Takes     []Take
 	Releases  []ledger.Claim // the claims to remove, as the snapshot has them
+	Reaps     []Reap         // other domains' claims to remove (PlanReap)
 	Changes   []string       // what the rewrite changes, for the log
 	Output    []byte         // the rewritten definition; nil when unchanged
 	MACs      []MACJob
@@ -374,7 +381,7 @@ func PlanPrepare(h *Host, s *Subject, snap Snapshot) Plan {
 		if why != "" {
 			return Plan{Refusal: h.prepareRefusal(v, s, dev, why)}
 		}
-		t := Take{Pool: res.Pool, Resource: res.Name, Owner: owner(s, dev), State: ledger.Confirmed}
+		t := Take{Pool: res.Pool, Resource: res.Name, Owner: owner(s, dev), State: ledger.Confirmed, Fresh: true}
 		v.take(t)
 		p.Takes = append(p.Takes, t)
 		keep[dev.Alias] = true
@@ -397,7 +404,7 @@ func (h *Host) prepareRefusal(v *view, s *Subject, dev *policy.PoolDevice, why s
 			`hint: "virt-failover status" lists the claims; free one or add resources to the pool in `+h.Pol.Source)
 	}
 	return refuse(why,
-		fmt.Sprintf(`hint: %s is free in pool '%s': run "virsh edit %s" and set %s`, dev.Describe(free.Name), dev.Pool, shellQuote(s.Name), dev.SourceFix(free.Name)),
+		fmt.Sprintf(`hint: %s is free in pool '%s': run "virsh edit %s" and set %s`, dev.Describe(free.Name), dev.Pool, shell.Quote(s.Name), dev.SourceFix(free.Name)),
 		"hint: a definition copied from another host (virsh migrate --persistent) keeps that host's resources")
 }
 
@@ -449,25 +456,37 @@ func others(snap Snapshot, uuid string, keep map[string]bool) []ledger.Claim {
 	return out
 }
 
-// Apply carries a plan's ledger part out in tx: it takes the plan's claims and removes its
-// releases, and returns the claims as the ledger now holds them. A plan that refuses changes nothing.
+// Apply carries a plan's ledger part out in tx: it removes its reaps, takes its claims and removes
+// its releases, and returns the claims taken and released as the ledger held them. A plan that
+// refuses changes nothing.
 func Apply(tx *ledger.Tx, p Plan) (taken, released []ledger.Claim, err error) {
 	if p.Refusal != nil {
 		return nil, nil, nil
 	}
+	type key struct{ pool, res, uuid, alias string }
+	keyOf := func(c ledger.Claim) key { return key{c.Pool, c.Resource, c.UUID, c.Alias} }
+	reap := map[key]bool{}
+	for _, r := range p.Reaps {
+		reap[keyOf(r.Claim)] = true
+	}
+	tx.Remove(func(c ledger.Claim) bool { return reap[keyOf(c)] })
 	for _, t := range p.Takes {
+		if t.Fresh {
+			tx.Remove(func(c ledger.Claim) bool {
+				return c.Owner.Same(t.Owner) && c.Pool == t.Pool && c.Resource == t.Resource && c.State == ledger.Confirmed
+			})
+		}
 		c, err := tx.Take(t.Pool, t.Resource, t.Owner, t.State, t.TTL)
 		if err != nil {
 			return nil, nil, err
 		}
 		taken = append(taken, c)
 	}
-	type key struct{ pool, res, uuid, alias string }
 	drop := map[key]bool{}
 	for _, c := range p.Releases {
-		drop[key{c.Pool, c.Resource, c.UUID, c.Alias}] = true
+		drop[keyOf(c)] = true
 	}
-	released = tx.Remove(func(c ledger.Claim) bool { return drop[key{c.Pool, c.Resource, c.UUID, c.Alias}] })
+	released = tx.Remove(func(c ledger.Claim) bool { return drop[keyOf(c)] })
 	return taken, released, nil
 }
 
@@ -488,19 +507,4 @@ func ProgramMACs(set vfmac.Setter, jobs []MACJob) ([]string, *Refusal) {
 // Line renders a claim for the log.
 func Line(c ledger.Claim) string {
 	return fmt.Sprintf("%s: %s for %s %s (%s)", c.Pool, c.Resource, c.Domain, c.Alias, c.State)
-}
-
-// shellQuote quotes a domain name for a command line a person pastes.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.+:@%/=,", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -116,11 +116,3 @@ func TestPlanIncomingRefusesAndApplyDoesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{"web-01": "web-01", "x$(touch y);id": `'x$(touch y);id'`, "it's": `'it'\''s'`, "": "''"} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

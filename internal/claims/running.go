@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
+	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/xmlxform"
 )
@@ -26,17 +28,48 @@ type RunningDomain struct {
 	Uses       []Use          // every interface source and assigned PCI device
 }
 
-// ReadRunning reads libvirt's status files of running domains (DIR/NAME.xml, a <domstatus> around
-// the live <domain>): the hook must not ask libvirt (docs/failover.md#hook-protocol), and these files are
-// what libvirt itself reloads on restart. A missing directory means nothing runs.
-func ReadRunning(dir string) ([]RunningDomain, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
-	if err != nil {
-		return nil, err
+// Running is what libvirt's status directory says runs on this host.
+type Running struct {
+	Dir     string
+	Domains []RunningDomain
+	Missing bool  // the directory does not exist: nothing runs, as far as it tells
+	Err     error // status files (or the directory) that could not be read
+}
+
+// Complete reports whether a domain the view does not list does not run here: the directory
+// exists and every status file in it was read. Only a complete view may free a domain's claims.
+func (rv Running) Complete() bool { return !rv.Missing && rv.Err == nil }
+
+// runs reports whether the owner of c runs here, by UUID or by name.
+func (rv Running) runs(c ledger.Claim) bool {
+	for _, rd := range rv.Domains {
+		if strings.EqualFold(rd.UUID, c.UUID) || rd.Name == c.Domain || c.UUID == "name:"+rd.Name {
+			return true
+		}
 	}
-	var out []RunningDomain
+	return false
+}
+
+// LoadRunning reads libvirt's status files of running domains (DIR/NAME.xml, a <domstatus>
+// around the live <domain>): the hook must not ask libvirt (docs/failover.md#hook-protocol), and
+// these files are what libvirt itself reloads on restart.
+func LoadRunning(dir string) Running {
+	rv := Running{Dir: dir}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		rv.Missing = true
+		return rv
+	}
+	if err != nil {
+		rv.Err = err
+		return rv
+	}
 	var errs []error
-	for _, f := range files {
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".xml") {
+			continue
+		}
+		f := filepath.Join(dir, e.Name())
 		b, err := os.ReadFile(f)
 		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) { // the domain stopped meanwhile
@@ -57,9 +90,16 @@ func ReadRunning(dir string) ([]RunningDomain, error) {
 			continue
 		}
 		d := policy.NewDomainAt(doc, el)
-		out = append(out, RunningDomain{Name: d.Name, UUID: d.UUID, File: f, Domain: d, Uses: usesOf(d)})
+		rv.Domains = append(rv.Domains, RunningDomain{Name: d.Name, UUID: d.UUID, File: f, Domain: d, Uses: usesOf(d)})
 	}
-	return out, errors.Join(errs...)
+	rv.Err = errors.Join(errs...)
+	return rv
+}
+
+// ReadRunning returns the domains LoadRunning finds; a missing directory means nothing runs.
+func ReadRunning(dir string) ([]RunningDomain, error) {
+	rv := LoadRunning(dir)
+	return rv.Domains, rv.Err
 }
 
 // usesOf lists the host resources the devices of a domain use.

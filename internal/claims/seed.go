@@ -44,7 +44,7 @@ func Seed(pol *policy.Policy, statusDir string, now time.Time, apply bool) (take
 	if len(todo) == 0 {
 		return nil, problems, nil // nothing to claim: no transaction, nothing created
 	}
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	l.Now = func() time.Time { return now }
 	do := l.View
 	if apply {

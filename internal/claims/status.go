@@ -72,7 +72,7 @@ func HostStatus(pol *policy.Policy, statusDir string, now time.Time) (*Status, e
 		st.Warnings = append(st.Warnings, "libvirt's status files: "+err.Error())
 	}
 	used := usageOf(running, "")
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	l.Now = func() time.Time { return now }
 	st.Ledger, st.BootID = l.Path(), l.BootID
 	err = l.View(func(tx *ledger.Tx) error {
@@ -162,7 +162,7 @@ func ReleaseClaims(pol *policy.Policy, statusDir, domain string, force bool) ([]
 		}
 	}
 	var gone []ledger.Claim
-	l := ledger.Open(pol.State.Dir)
+	l := OpenLedger(pol)
 	err := l.Update(func(tx *ledger.Tx) error {
 		gone = tx.Remove(func(c ledger.Claim) bool { return c.Domain == domain || strings.EqualFold(c.UUID, domain) })
 		return nil
@@ -170,14 +170,46 @@ func ReleaseClaims(pol *policy.Policy, statusDir, domain string, force bool) ([]
 	return gone, err
 }
 
-// PruneClaims removes stale claims (an earlier boot) and expired pending ones.
-func PruneClaims(pol *policy.Policy, now time.Time) ([]ledger.Claim, error) {
-	var gone []ledger.Claim
-	l := ledger.Open(pol.State.Dir)
+// PruneClaims removes stale claims (an earlier boot), expired pending ones, and the claims
+// PlanReap frees: those of domains that no longer run here (running), older than claim_ttl.
+func PruneClaims(pol *policy.Policy, running Running, now time.Time) ([]Reap, error) {
+	var gone []Reap
+	l := OpenLedger(pol)
 	l.Now = func() time.Time { return now }
 	err := l.Update(func(tx *ledger.Tx) error {
-		gone = tx.Remove(func(c ledger.Claim) bool { return tx.Status(c) != ledger.Live })
-		return nil
+		why := map[ledger.Claim]string{}
+		for _, r := range PlanReap(tx, running, "", now, pol.State.ClaimTTL) {
+			why[r.Claim] = r.Why
+		}
+		var p Plan
+		for _, c := range tx.Claims() {
+			w, ok := why[c]
+			switch st := tx.Status(c); {
+			case ok:
+			case st == ledger.Stale:
+				w = "taken in an earlier boot"
+			case st == ledger.Expired:
+				w = "pending, expired " + Age(now.Sub(c.Expires)) + " ago"
+			default:
+				continue
+			}
+			p.Reaps = append(p.Reaps, Reap{Claim: c, Why: w})
+		}
+		gone = p.Reaps
+		_, _, err := Apply(tx, p)
+		return err
 	})
-	return gone, err
+	if err != nil {
+		return nil, err
+	}
+	return gone, nil
+}
+
+// OpenLedger opens the policy's claims ledger with the policy's lock deadline ([state]
+// lock_timeout): an operator's command, like the hook, gives up on a lock another process holds
+// too long instead of waiting for it without a word.
+func OpenLedger(pol *policy.Policy) *ledger.Ledger {
+	l := ledger.Open(pol.State.Dir)
+	l.LockTimeout = pol.State.LockTimeout
+	return l
 }

@@ -92,6 +92,9 @@ type Ledger struct {
 	// LockTimeout bounds Update's wait for the lock (ErrLockTimeout past it); 0 waits as long as
 	// it takes.
 	LockTimeout time.Duration
+	// Deadline, when set, is the caller's own (the hook's whole call): Update waits for the lock
+	// until then at most, and writes nothing once it has passed (ErrDeadline).
+	Deadline time.Time
 }
 
 // Open returns the ledger of dir for this boot. The directory is created on the first write.
@@ -110,6 +113,9 @@ func BootID() string {
 
 // Path is the ledger file.
 func (l *Ledger) Path() string { return filepath.Join(l.Dir, FileName) }
+
+// LockPath is the file whose flock guards the ledger.
+func (l *Ledger) LockPath() string { return filepath.Join(l.Dir, lockName) }
 
 func (l *Ledger) now() time.Time {
 	if l.Now == nil {
@@ -164,6 +170,9 @@ func corrupt(path, why string) error {
 
 // ErrLockTimeout is returned by Update when the ledger's lock stays held past LockTimeout.
 var ErrLockTimeout = errors.New("claims: the ledger's lock was not free in time")
+
+// ErrDeadline is returned by Update when the Deadline passed before it could write.
+var ErrDeadline = errors.New("claims: the caller's deadline passed")
 
 // ErrHeld is returned by Take when another device holds the resource.
 var ErrHeld = errors.New("resource held by another claim")
@@ -237,6 +246,9 @@ func (l *Ledger) Update(fn func(*Tx) error) error {
 	if !tx.changed {
 		return nil
 	}
+	if !l.Deadline.IsZero() && !time.Now().Before(l.Deadline) {
+		return fmt.Errorf("%w: nothing was written to %s", ErrDeadline, l.Path())
+	}
 	return l.write(tx.claims)
 }
 
@@ -255,7 +267,7 @@ func (l *Ledger) View(fn func(*Tx) error) error {
 // lock takes the ledger's flock; the returned function releases it.
 func (l *Ledger) lock(how int) (func(), error) {
 	// Never through a link planted in the state directory, and only a regular file.
-	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
+	f, err := os.OpenFile(l.LockPath(), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("claims: lock: %w", err)
 	}
@@ -270,6 +282,11 @@ func (l *Ledger) lock(how int) (func(), error) {
 		how |= syscall.LOCK_NB
 		deadline = time.Now().Add(l.LockTimeout)
 	}
+	caller := !l.Deadline.IsZero() && (deadline.IsZero() || l.Deadline.Before(deadline))
+	if caller {
+		how |= syscall.LOCK_NB
+		deadline = l.Deadline
+	}
 	for wait := time.Millisecond; ; {
 		err = syscall.Flock(int(f.Fd()), how)
 		if errors.Is(err, syscall.EINTR) {
@@ -280,6 +297,9 @@ func (l *Ledger) lock(how int) (func(), error) {
 		}
 		if !time.Now().Before(deadline) {
 			f.Close()
+			if caller {
+				return nil, fmt.Errorf("%w while %s was held by another process", ErrDeadline, f.Name())
+			}
 			return nil, fmt.Errorf("%w: %s is held by another process for more than %s", ErrLockTimeout, f.Name(), l.LockTimeout)
 		}
 		time.Sleep(min(wait, time.Until(deadline)))

@@ -200,23 +200,31 @@ func BenchmarkTakeOneOf64(b *testing.B) {
 	}
 }
 
-// A lock held by another process (here another open file description) makes Update give up after
-// LockTimeout with ErrLockTimeout, and change nothing; once it is free, Update goes through.
-func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
-	l := Open(t.TempDir())
+// holdLock takes l's lock as another process would (through another open file description), until
+// the returned function runs.
+func holdLock(t *testing.T, l *Ledger) func() {
+	t.Helper()
 	if err := l.Update(func(tx *Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_RDWR, 0)
+	f, err := os.OpenFile(l.LockPath(), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	return func() { f.Close() }
+}
+
+// A lock held by another process (here another open file description) makes Update give up after
+// LockTimeout with ErrLockTimeout, and change nothing; once it is free, Update goes through.
+func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
+	l := Open(t.TempDir())
+	unlock := holdLock(t, l)
 	l.LockTimeout = 200 * time.Millisecond
 	start := time.Now()
-	err = l.Update(func(tx *Tx) error {
+	err := l.Update(func(tx *Tx) error {
 		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
 		return err
 	})
@@ -227,12 +235,43 @@ func TestUpdateGivesUpOnAHeldLock(t *testing.T) {
 	if waited < 200*time.Millisecond || waited > 5*time.Second {
 		t.Errorf("gave up after %v", waited)
 	}
-	f.Close()
+	unlock()
 	if err := l.Update(func(tx *Tx) error {
 		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
 		return err
 	}); err != nil {
 		t.Fatalf("after the lock is free: %v", err)
+	}
+}
+
+// The caller's Deadline bounds the wait for the lock also when LockTimeout is longer (or 0, no
+// bound), and a transaction that reaches its write past the Deadline writes nothing.
+func TestUpdateStopsAtTheCallersDeadline(t *testing.T) {
+	l := Open(t.TempDir())
+	take := func(tx *Tx) error {
+		_, err := tx.Take("p", "r", Owner{UUID: "u", Domain: "d", Alias: "a"}, Confirmed, 0)
+		return err
+	}
+	unlock := holdLock(t, l)
+	for _, lockTimeout := range []time.Duration{0, time.Minute} {
+		l.LockTimeout, l.Deadline = lockTimeout, time.Now().Add(200*time.Millisecond)
+		start := time.Now()
+		err := l.Update(take)
+		if waited := time.Since(start); !errors.Is(err, ErrDeadline) || waited < 200*time.Millisecond || waited > 5*time.Second {
+			t.Errorf("lock_timeout %v: err %v after %v", lockTimeout, err, waited)
+		}
+	}
+	unlock()
+	l.LockTimeout, l.Deadline = 0, time.Now().Add(time.Minute)
+	err := l.Update(func(tx *Tx) error {
+		l.Deadline = time.Now() // the deadline passes while the transaction runs
+		return take(tx)
+	})
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(l.Path()); !os.IsNotExist(err) {
+		t.Errorf("a transaction past the deadline wrote the ledger: %v", err)
 	}
 }
 

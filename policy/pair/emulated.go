@@ -87,10 +87,16 @@ func (p *planner) pairEmulatedExisting() error {
 }
 
 // pairEmulatedNew makes the first virtio <interface> the standby of a new emulated primary,
-// unless the domain has an emulated pair already.
-func (p *planner) pairEmulatedNew() error {
+// unless the domain has an emulated pair of that kind already: a teaming pair through
+// failover_pair_id, or (bond) a bond pair without <teaming>, recorded emulated='yes', that the
+// orchestrator unplugs like a VF (docs/pair.md#bond).
+func (p *planner) pairEmulatedNew(bond bool) error {
+	kind, flag := KindNet, "--emulated-primary"
+	if bond {
+		kind, flag = KindBond, "--bond --emulated-primary"
+	}
 	for _, pr := range p.plan.Pairs {
-		if pr.Emulated {
+		if pr.Emulated && pr.Kind == kind {
 			return nil
 		}
 	}
@@ -106,36 +112,19 @@ func (p *planner) pairEmulatedNew() error {
 	for v := range p.pairIDValues {
 		named[v] = true
 	}
-	var cands []*policy.NIC
-	var unfit *policy.NIC
-	for _, n := range p.dom.NICs {
-		// vhost-user and vDPA are virtio-net whatever the model says.
-		virtio := contains(virtioModels, n.Model) || n.Model == "" && (n.Type == "vhostuser" || n.Type == "vdpa")
-		if !virtio || (n.TeamType != "" && n.TeamType != "persistent") || p.claimed[n.El] || n.Alias != "" && named[n.Alias] {
-			continue
-		}
-		if emulatedBackend(n.Type) != "" {
-			if unfit == nil {
-				unfit = n
-			}
-			continue
-		}
-		cands = append(cands, n)
+	fits := func(n *policy.NIC) bool {
+		return (n.TeamType == "" || n.TeamType == "persistent") && !(n.Alias != "" && named[n.Alias])
 	}
-	if len(cands) == 0 && unfit != nil {
-		return p.errorf(unfit.El, "give the domain a virtio <interface> of type network, bridge, user or ethernet: the emulated primary shares its backend",
-			"--emulated-primary: the virtio <interface type='%s'> cannot be the standby: %s", unfit.Type, emulatedBackend(unfit.Type))
+	none := &Error{Msg: "--emulated-primary: the domain has no virtio <interface> to make the standby",
+		Hint: "add an <interface> with <model type='virtio'/>; it becomes the standby of the emulated primary"}
+	if bond {
+		fits = func(n *policy.NIC) bool { return n.Teaming == nil }
+		none = &Error{Msg: "--bond --emulated-primary: the domain has no virtio <interface> without <teaming> to make the bond's standby",
+			Hint: "add an <interface> with <model type='virtio'/>; it becomes the standby the guest bonds with the emulated primary"}
 	}
-	if len(cands) == 0 {
-		return &Error{Msg: "--emulated-primary: the domain has no virtio <interface> to make the standby",
-			Hint: "add an <interface> with <model type='virtio'/>; it becomes the standby of the emulated primary"}
-	}
-	sby := cands[0]
-	if len(cands) > 1 {
-		p.warn(sby.El, fmt.Sprintf("--emulated-primary pairs the first virtio <interface> only; %d more are left as they are", len(cands)-1), "")
-	}
-	if unfit != nil && unfit.El.Start.Start < sby.El.Start.Start {
-		p.warn(unfit.El, fmt.Sprintf("--emulated-primary passes over the virtio <interface type='%s'>: %s", unfit.Type, emulatedBackend(unfit.Type)), "")
+	sby, err := p.emulatedStandby(flag, fits, none)
+	if err != nil {
+		return err
 	}
 	p.claimed[sby.El] = true
 	sbyAlias, sbyAliasNew, err := p.aliasFor(sby.El, "ua-sby")
@@ -148,7 +137,7 @@ func (p *planner) pairEmulatedNew() error {
 	if mac == "" {
 		mac, derived = p.newMAC("emulated:"+strconv.Itoa(indexOf(p.dom.NICs, sby))), true
 	}
-	if err := p.completeStandby(sby.El, sby, mac, derived, sbyAlias, sbyAliasNew, false, &changes); err != nil {
+	if err := p.completeStandby(sby.El, sby, mac, derived, sbyAlias, sbyAliasNew, bond, &changes); err != nil {
 		return err
 	}
 
@@ -156,20 +145,66 @@ func (p *planner) pairEmulatedNew() error {
 	if src := sby.El.Child("source"); src != nil {
 		pri.AddChild(copyElement(src))
 	}
-	add(pri, elem("model", "type", emulatedModel), elem("rom", "enabled", "no"), elem("alias", "name", priAlias))
-	if err := p.insertDevice("interface", p.frag(pri)); err != nil {
-		return err
+	pri.AddChild(elem("model", "type", emulatedModel))
+	if bond {
+		pri.AddChild(elem("alias", "name", priAlias))
+		if err := p.insertDevice("interface", p.frag(pri)); err != nil {
+			return err
+		}
+		changes = append(changes, fmt.Sprintf("new emulated bond primary %s (%s, same MAC and source)", priAlias, emulatedModel))
+	} else {
+		add(pri, elem("rom", "enabled", "no"), elem("alias", "name", priAlias))
+		if err := p.insertDevice("interface", p.frag(pri)); err != nil {
+			return err
+		}
+		changes = append(changes, fmt.Sprintf("new emulated primary %s (%s, same MAC, no option ROM)", priAlias, emulatedModel))
+		if err := p.writeOverride(priAlias, sbyAlias); err != nil {
+			return err
+		}
+		changes = append(changes, "failover_pair_id "+sbyAlias+" on "+priAlias+" through <qemu:override>")
 	}
-	changes = append(changes, fmt.Sprintf("new emulated primary %s (%s, same MAC, no option ROM)", priAlias, emulatedModel))
-	if err := p.writeOverride(priAlias, sbyAlias); err != nil {
-		return err
-	}
-	changes = append(changes, "failover_pair_id "+sbyAlias+" on "+priAlias+" through <qemu:override>")
 	pool := p.primaryPool(p.existingRecords(), priAlias, "")
-	p.addPair(sby.El, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: "interface model '" + emulatedModel + "' (emulated)",
+	p.addPair(sby.El, Pair{Kind: kind, Standby: sbyAlias, Primary: priAlias, Device: emulatedLabel(emulatedModel),
 		MAC: mac, Emulated: true, Pool: pool, Changes: changes},
-		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
+		record{kind: kind, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool, emulated: bond})
 	return nil
+}
+
+// emulatedStandby picks the standby of a new emulated primary (flag names the option for
+// messages): the first virtio <interface> that fits and is free, on a backend an emulated NIC can
+// share; none is the error when there is no virtio <interface> at all.
+func (p *planner) emulatedStandby(flag string, fits func(*policy.NIC) bool, none *Error) (*policy.NIC, error) {
+	var cands []*policy.NIC
+	var unfit *policy.NIC
+	for _, n := range p.dom.NICs {
+		// vhost-user and vDPA are virtio-net whatever the model says.
+		virtio := contains(virtioModels, n.Model) || n.Model == "" && (n.Type == "vhostuser" || n.Type == "vdpa")
+		if !virtio || !fits(n) || p.claimed[n.El] || p.detached[n.El] {
+			continue
+		}
+		if emulatedBackend(n.Type) != "" {
+			if unfit == nil {
+				unfit = n
+			}
+			continue
+		}
+		cands = append(cands, n)
+	}
+	if len(cands) == 0 && unfit != nil {
+		return nil, p.errorf(unfit.El, "give the domain a virtio <interface> of type network, bridge, user or ethernet: the emulated primary shares its backend",
+			"%s: the virtio <interface type='%s'> cannot be the standby: %s", flag, unfit.Type, emulatedBackend(unfit.Type))
+	}
+	if len(cands) == 0 {
+		return nil, none
+	}
+	sby := cands[0]
+	if len(cands) > 1 {
+		p.warn(sby.El, fmt.Sprintf("%s pairs the first virtio <interface> only; %d more are left as they are", flag, len(cands)-1), "")
+	}
+	if unfit != nil && unfit.El.Start.Start < sby.El.Start.Start {
+		p.warn(unfit.El, fmt.Sprintf("%s passes over the virtio <interface type='%s'>: %s", flag, unfit.Type, emulatedBackend(unfit.Type)), "")
+	}
+	return sby, nil
 }
 
 // emulatedBackend says why an emulated e1000e primary cannot copy the type and source of a
@@ -198,7 +233,7 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 	recs := p.existingRecords()
 	if !p.opt.Adopt && recs.byPrimary[priAlias] == nil && emulatedFailsOver(priNIC, sbyNIC) {
 		p.plan.Pairs = append(p.plan.Pairs, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
-			Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: sbyNIC.MAC, Emulated: true,
+			Device: emulatedLabel(priNIC.Model), MAC: sbyNIC.MAC, Emulated: true,
 			Pool: p.primaryPool(recs, priAlias, ""), Unrecorded: true, Pos: p.pos(sby)})
 		return nil
 	}
@@ -239,7 +274,7 @@ func (p *planner) completeEmulated(pri, sby *xmlxform.Element, priAlias, sbyAlia
 	}
 	pool := p.primaryPool(recs, priAlias, "")
 	p.addPair(sby, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias,
-		Device: "interface model '" + priNIC.Model + "' (emulated)", MAC: mac, Emulated: true, Pool: pool, Changes: changes},
+		Device: emulatedLabel(priNIC.Model), MAC: mac, Emulated: true, Pool: pool, Changes: changes},
 		record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
 }

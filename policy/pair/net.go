@@ -319,11 +319,7 @@ func (p *planner) pairNICs(prims []*nicPrimary, recs *records) error {
 		}
 	}
 	for _, pr := range prims {
-		complete := p.completeNIC
-		if pr.bond {
-			complete = p.completeBond
-		}
-		if err := complete(pr, recs); err != nil {
+		if err := p.completeNIC(pr, recs); err != nil {
 			return err
 		}
 	}
@@ -359,13 +355,16 @@ func (p *planner) canBeStandby(e *xmlxform.Element, isPrimary map[*xmlxform.Elem
 }
 
 // completeNIC makes one NIC pair whole: standby, teaming on both sides, aliases, MACs, record.
+// A bond pair (docs/pair.md#bond) gets no <teaming>: the guest bonds the two itself, and the
+// orchestrator unplugs the primary for migrations; one MAC on both, so that the guest's
+// active-backup bond never changes a MAC, which a VF whose MAC the host set refuses.
 func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	var changes []string
 	var sbyNIC *policy.NIC
 	if pr.standby != nil {
 		sbyNIC = p.nicOf(pr.standby)
 	}
-	if p.failsOver(pr, sbyNIC) {
+	if !pr.bond && p.failsOver(pr, sbyNIC) {
 		priAlias, _, err := p.uniqueUserAlias(pr.el)
 		if err != nil {
 			return err
@@ -407,6 +406,10 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 	if sbyNIC != nil {
 		sbyMAC = sbyNIC.MAC
 	}
+	if priMAC != "" && sbyMAC != "" && priMAC != sbyMAC && pr.bond {
+		return p.errorf(pr.el, "give both the same <mac address>: an active-backup bond keeps one MAC on all its slaves, and a VF whose MAC the host set refuses another (docs/pair.md#bond)",
+			"%s has MAC %s, its bond standby '%s' has %s", pr.label, priMAC, sbyAlias, sbyMAC)
+	}
 	if priMAC != "" && sbyMAC != "" && priMAC != sbyMAC {
 		return p.errorf(pr.el, "give both the same <mac address>: the guest pairs the devices by MAC",
 			"%s has MAC %s, its standby '%s' has %s", pr.label, priMAC, sbyAlias, sbyMAC)
@@ -426,8 +429,10 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 		}
 		changes = append(changes, macPhrase(mac, derived))
 	}
-	if err := p.writeTeaming(pr.el, "transient", sbyAlias, &changes); err != nil {
-		return err
+	if !pr.bond {
+		if err := p.writeTeaming(pr.el, "transient", sbyAlias, &changes); err != nil {
+			return err
+		}
 	}
 	if priAliasNew {
 		if err := p.writeAlias(pr.el, priAlias, laterThanAlias); err != nil {
@@ -438,105 +443,33 @@ func (p *planner) completeNIC(pr *nicPrimary, recs *records) error {
 
 	// The standby.
 	var src string
+	kind, standby, needs := KindNet, "standby", "the guest pairs it with the standby only if that is "+mac
+	if pr.bond {
+		kind, standby, needs = KindBond, "bond standby", "the guest's bond needs it to be "+mac+", its standby's"
+	}
 	if pr.standby != nil {
-		if err := p.completeStandby(pr.standby, sbyNIC, mac, derived, sbyAlias, sbyAliasNew, false, &changes); err != nil {
+		if err := p.completeStandby(pr.standby, sbyNIC, mac, derived, sbyAlias, sbyAliasNew, pr.bond, &changes); err != nil {
 			return err
 		}
 	} else {
 		var frag string
-		frag, src = p.newStandby(mac, sbyAlias, false)
+		frag, src = p.newStandby(mac, sbyAlias, pr.bond)
 		if err := p.insertDevice("interface", frag); err != nil {
 			return err
 		}
-		changes = append(changes, fmt.Sprintf("new standby %s on %s", sbyAlias, src))
+		changes = append(changes, fmt.Sprintf("new %s %s on %s", standby, sbyAlias, src))
 		if pr.hd != nil {
 			changes[len(changes)-1] += " with " + macPhrase(mac, derived)
 		}
 	}
 	if pr.hd != nil && len(changes) > 0 {
-		p.warn(pr.el, fmt.Sprintf("%s (%s): a plain <hostdev> keeps the MAC the device has; the guest pairs it with the standby only if that is %s", pr.label, priAlias, mac),
+		p.warn(pr.el, fmt.Sprintf("%s (%s): a plain <hostdev> keeps the MAC the device has; %s", pr.label, priAlias, needs),
 			fmt.Sprintf("set the VF's MAC on the host before the guest starts: ip link set PF vf N mac %s (or use <interface type='hostdev'>, whose MAC libvirt sets)", mac))
 	}
 
 	pool := p.primaryPool(recs, priAlias, pr.pool)
-	p.addPair(pr.el, Pair{Kind: KindNet, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
-		Changes: changes}, record{kind: KindNet, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
-	return nil
-}
-
-// completeBond makes one bond pair whole (docs/pair.md#bond): a virtio standby without <teaming>,
-// one MAC on both (the guest's active-backup bond then never changes a MAC, which a VF may refuse),
-// aliases, the record. Neither device gets <teaming>: the guest bonds them itself, and the
-// orchestrator unplugs the primary for migrations.
-func (p *planner) completeBond(pr *nicPrimary, recs *records) error {
-	var changes []string
-	var sbyNIC *policy.NIC
-	var sbyAlias string
-	var sbyAliasNew bool
-	var err error
-	if pr.standby != nil {
-		sbyNIC = p.nicOf(pr.standby)
-		if sbyAlias, sbyAliasNew, err = p.aliasFor(pr.standby, "ua-sby"); err != nil {
-			return err
-		}
-	} else {
-		sbyAlias = p.newAlias("ua-sby")
-	}
-	priAlias, priAliasNew, err := p.aliasFor(pr.el, "ua-pri")
-	if err != nil {
-		return err
-	}
-	priMAC, sbyMAC := "", ""
-	if pr.nic != nil {
-		priMAC = pr.nic.MAC
-	}
-	if sbyNIC != nil {
-		sbyMAC = sbyNIC.MAC
-	}
-	if priMAC != "" && sbyMAC != "" && priMAC != sbyMAC {
-		return p.errorf(pr.el, "give both the same <mac address>: an active-backup bond keeps one MAC on all its slaves, and a VF whose MAC the host set refuses another (docs/pair.md#bond)",
-			"%s has MAC %s, its bond standby '%s' has %s", pr.label, priMAC, sbyAlias, sbyMAC)
-	}
-	mac, derived := priMAC, false
-	if mac == "" {
-		mac = sbyMAC
-	}
-	if mac == "" {
-		mac, derived = p.newMAC(pr.host), true
-	}
-	if pr.nic != nil && priMAC == "" {
-		if err := p.writeMAC(pr.el, mac); err != nil {
-			return err
-		}
-		changes = append(changes, macPhrase(mac, derived))
-	}
-	if priAliasNew {
-		if err := p.writeAlias(pr.el, priAlias, laterThanAlias); err != nil {
-			return err
-		}
-		changes = append(changes, "alias "+priAlias)
-	}
-	if pr.standby != nil {
-		if err := p.completeStandby(pr.standby, sbyNIC, mac, derived, sbyAlias, sbyAliasNew, true, &changes); err != nil {
-			return err
-		}
-	} else {
-		frag, src := p.newStandby(mac, sbyAlias, true)
-		if err := p.insertDevice("interface", frag); err != nil {
-			return err
-		}
-		changes = append(changes, fmt.Sprintf("new bond standby %s on %s", sbyAlias, src))
-		if pr.hd != nil {
-			changes[len(changes)-1] += " with " + macPhrase(mac, derived)
-		}
-	}
-	if pr.hd != nil && len(changes) > 0 {
-		p.warn(pr.el, fmt.Sprintf("%s (%s): a plain <hostdev> keeps the MAC the device has; the guest's bond needs it to be %s, its standby's", pr.label, priAlias, mac),
-			fmt.Sprintf("set the VF's MAC on the host before the guest starts: ip link set PF vf N mac %s (or use <interface type='hostdev'>, whose MAC libvirt sets)", mac))
-	}
-	pool := p.primaryPool(recs, priAlias, pr.pool)
-	p.addPair(pr.el, Pair{Kind: KindBond, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool, Changes: changes},
-		record{kind: KindBond, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
+	p.addPair(pr.el, Pair{Kind: kind, Standby: sbyAlias, Primary: priAlias, Device: pr.label, MAC: mac, Pool: pool,
+		Changes: changes}, record{kind: kind, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool})
 	return nil
 }
 

@@ -160,7 +160,7 @@ func (p *planner) pairEmulatedBondExisting(recs *records) error {
 			mac = sbyNIC.MAC
 		}
 		if mac == "" {
-			mac, derived = p.newMAC("emulated-bond:"+strconv.Itoa(indexOf(p.dom.NICs, sbyNIC))), true
+			mac, derived = p.newMAC("emulated:"+strconv.Itoa(indexOf(p.dom.NICs, sbyNIC))), true
 		}
 		if err := p.completeStandby(sby[0], sbyNIC, mac, derived, r.Standby, false, true, &changes); err != nil {
 			return err
@@ -179,72 +179,7 @@ func (p *planner) pairEmulatedBondExisting(recs *records) error {
 	return nil
 }
 
-// pairEmulatedBondNew gives the first virtio <interface> without <teaming> a new emulated e1000e
-// bond primary with its MAC and source (--bond --emulated-primary), unless the domain has an
-// emulated bond pair already: the stand-in for a VF the guest bonds, for tests.
-func (p *planner) pairEmulatedBondNew(recs *records) error {
-	for _, pr := range p.plan.Pairs {
-		if pr.Emulated && pr.Kind == KindBond {
-			return nil
-		}
-	}
-	var cands []*policy.NIC
-	var unfit *policy.NIC
-	for _, n := range p.dom.NICs {
-		virtio := contains(virtioModels, n.Model) || n.Model == "" && (n.Type == "vhostuser" || n.Type == "vdpa")
-		if !virtio || n.Teaming != nil || p.claimed[n.El] || p.detached[n.El] {
-			continue
-		}
-		if emulatedBackend(n.Type) != "" {
-			if unfit == nil {
-				unfit = n
-			}
-			continue
-		}
-		cands = append(cands, n)
-	}
-	if len(cands) == 0 && unfit != nil {
-		return p.errorf(unfit.El, "give the domain a virtio <interface> of type network, bridge, user or ethernet: the emulated primary shares its backend",
-			"--bond --emulated-primary: the virtio <interface type='%s'> cannot be the standby: %s", unfit.Type, emulatedBackend(unfit.Type))
-	}
-	if len(cands) == 0 {
-		return &Error{Msg: "--bond --emulated-primary: the domain has no virtio <interface> without <teaming> to make the bond's standby",
-			Hint: "add an <interface> with <model type='virtio'/>; it becomes the standby the guest bonds with the emulated primary"}
-	}
-	sby := cands[0]
-	if len(cands) > 1 {
-		p.warn(sby.El, fmt.Sprintf("--bond --emulated-primary pairs the first virtio <interface> only; %d more are left as they are", len(cands)-1), "")
-	}
-	p.claimed[sby.El] = true
-	sbyAlias, sbyAliasNew, err := p.aliasFor(sby.El, "ua-sby")
-	if err != nil {
-		return err
-	}
-	priAlias := p.newAlias("ua-pri")
-	var changes []string
-	mac, derived := sby.MAC, false
-	if mac == "" {
-		mac, derived = p.newMAC("emulated-bond:"+strconv.Itoa(indexOf(p.dom.NICs, sby))), true
-	}
-	if err := p.completeStandby(sby.El, sby, mac, derived, sbyAlias, sbyAliasNew, true, &changes); err != nil {
-		return err
-	}
-	pri := add(elem("interface", "type", sby.Type), elem("mac", "address", mac))
-	if src := sby.El.Child("source"); src != nil {
-		pri.AddChild(copyElement(src))
-	}
-	add(pri, elem("model", "type", emulatedModel), elem("alias", "name", priAlias))
-	if err := p.insertDevice("interface", p.frag(pri)); err != nil {
-		return err
-	}
-	changes = append(changes, fmt.Sprintf("new emulated bond primary %s (%s, same MAC and source)", priAlias, emulatedModel))
-	pool := p.primaryPool(recs, priAlias, "")
-	p.addPair(sby.El, Pair{Kind: KindBond, Standby: sbyAlias, Primary: priAlias, Device: emulatedLabel(emulatedModel),
-		MAC: mac, Pool: pool, Emulated: true, Changes: changes},
-		record{kind: KindBond, standby: sbyAlias, primary: priAlias, mac: mac, pool: pool, emulated: true})
-	return nil
-}
-
+// emulatedLabel names an emulated primary for messages.
 func emulatedLabel(model string) string {
 	return "interface model '" + model + "' (emulated)"
 }

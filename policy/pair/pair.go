@@ -211,6 +211,12 @@ func (p *planner) run() error {
 			p.macs[n.MAC] = true
 		}
 	}
+	// So does a parked NIC's MAC.
+	for _, pk := range p.dom.Parked {
+		if mac, ok := policy.NormalMAC(policy.AttrOf(policy.DeviceChild(pk.Device, "mac"), "address")); ok && pk.Device != nil {
+			p.macs[mac] = true
+		}
+	}
 	if ifs := p.devicesNamed("interface"); len(ifs) > 0 {
 		p.standbyAnchor = ifs[len(ifs)-1]
 	}
@@ -245,13 +251,8 @@ func (p *planner) run() error {
 	if err := p.pairNICs(nics, recs); err != nil {
 		return err
 	}
-	switch {
-	case p.opt.EmulatedPrimary && p.opt.Bond:
-		if err := p.pairEmulatedBondNew(recs); err != nil {
-			return err
-		}
-	case p.opt.EmulatedPrimary:
-		if err := p.pairEmulatedNew(); err != nil {
+	if p.opt.EmulatedPrimary {
+		if err := p.pairEmulatedNew(p.opt.Bond); err != nil {
 			return err
 		}
 	}

@@ -420,6 +420,15 @@ func TestDerivedMACAvoidsTaken(t *testing.T) {
 	if r.Pairs[0].MAC == first || r.Pairs[0].MAC != StableMAC("uuid:00000000-0000-4000-8000-000000000001", "pci:0000:03:02.1", 1) {
 		t.Errorf("MAC %s, want the second choice after the taken %s", r.Pairs[0].MAC, first)
 	}
+	// A parked NIC comes back with its MAC: that is taken too.
+	parked := withMetadata(strings.Replace(vf, "      <mac address='52:54:00:00:00:01'/>\n", "", 1),
+		fmt.Sprintf("      <vfo:parked alias='ua-nic9' kind='detach' reason='switch'><vfo:interface type='network'><vfo:mac address='%s'/><vfo:alias name='ua-nic9'/></vfo:interface></vfo:parked>\n", first))
+	if r, err = plan(t, parked, policy.Default(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Pairs[0].MAC == first {
+		t.Errorf("MAC %s is a parked NIC's", first)
+	}
 }
 
 func TestSeed(t *testing.T) {
