@@ -14,10 +14,14 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/virt-failover/virt-failover/hooks"
+	"github.com/virt-failover/virt-failover/internal/claims"
+	"github.com/virt-failover/virt-failover/internal/ledger"
 	"github.com/virt-failover/virt-failover/internal/orchestrate"
+	"github.com/virt-failover/virt-failover/internal/vfmac"
 	"github.com/virt-failover/virt-failover/internal/virt"
 	"github.com/virt-failover/virt-failover/policy"
 	"github.com/virt-failover/virt-failover/policy/lint"
+	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
 // connectFlag is the --connect flag of the commands that talk to libvirt.
@@ -32,6 +36,7 @@ func durationFlag(name, usage string) cli.Flag {
 // orchestration is what the orchestrating commands share: the policy, the timeouts and the
 // progress output.
 type orchestration struct {
+	host           *host
 	pol            *policy.Policy
 	unplug, replug time.Duration
 	out            io.Writer
@@ -41,20 +46,12 @@ type orchestration struct {
 }
 
 func loadOrchestration(cmd *cli.Command) (*orchestration, error) {
-	var pol *policy.Policy
-	if cmd.IsSet("root") {
-		h, err := loadHost(cmd)
-		if err != nil {
-			return nil, err
-		}
-		pol = h.pol
-	} else {
-		var err error
-		if pol, err = policy.Load(cmd.String("policy")); err != nil {
-			return nil, policyError(err)
-		}
+	h, err := loadHost(cmd)
+	if err != nil {
+		return nil, err
 	}
-	o := &orchestration{pol: pol, unplug: pol.Orchestrate.UnplugTimeout, replug: pol.Orchestrate.ReplugTimeout,
+	pol := h.pol
+	o := &orchestration{host: h, pol: pol, unplug: pol.Orchestrate.UnplugTimeout, replug: pol.Orchestrate.ReplugTimeout,
 		out: cmd.Root().Writer, start: time.Now()}
 	o.logf = func(format string, args ...any) {
 		fmt.Fprintf(o.out, "[%6.2fs] %s\n", time.Since(o.start).Seconds(), fmt.Sprintf(format, args...))
@@ -111,6 +108,7 @@ func migrateCommand() *cli.Command {
 			durationFlag("replug-timeout", "how long a device may take to come back"),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			policyFlag(),
+			rootFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 2 {
@@ -221,6 +219,7 @@ func switchCommand() *cli.Command {
 			durationFlag("unplug-timeout", "how long a device may take to go"),
 			durationFlag("replug-timeout", "how long a device may take to come back"),
 			policyFlag(),
+			rootFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -241,7 +240,7 @@ func switchCommand() *cli.Command {
 			defer h.Close()
 			name := cmd.Args().First()
 			opts := orchestrate.SwitchOptions{Domain: name, Host: h, Detach: cmd.StringSlice("detach"),
-				UnplugTimeout: o.unplug, ReplugTimeout: o.replug, DryRun: true, Logf: o.logf}
+				UnplugTimeout: o.unplug, ReplugTimeout: o.replug, DryRun: true, Logf: o.logf, Claim: o.claimParked}
 			run := orchestrate.SwitchToEmulated
 			if to == "assigned" {
 				run = orchestrate.SwitchToAssigned
@@ -275,6 +274,7 @@ func repairCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing"},
 			durationFlag("replug-timeout", "how long a device may take to come back"),
 			policyFlag(),
+			rootFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -290,7 +290,7 @@ func repairCommand() *cli.Command {
 			}
 			defer h.Close()
 			name := cmd.Args().First()
-			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: cmd.Bool("dry-run"), Logf: o.logf}
+			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: cmd.Bool("dry-run"), Logf: o.logf, Claim: o.claimParked}
 			res, err := orchestrate.Repair(ctx, opts)
 			if err == nil && res.Plan != nil {
 				fmt.Fprintf(o.out, "repair %s on %s\n%s", name, h.URI(), res.Plan)
@@ -355,7 +355,7 @@ func replugCommand() *cli.Command {
 				}
 			}
 			defer h.Close()
-			res, err := orchestrate.Replug(wctx, orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, Logf: o.logf})
+			res, err := orchestrate.Replug(wctx, orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, Logf: o.logf, Claim: o.claimParked})
 			if err != nil {
 				logRecord(hooks.Error, err.Error())
 			} else {
@@ -413,4 +413,41 @@ func guestState(h virt.Hypervisor, name string) string {
 		return fmt.Sprintf("%s is %s on %s with every device", name, info.State, h.URI())
 	}
 	return fmt.Sprintf("%s is %s on %s; parked: %s", name, info.State, h.URI(), strings.Join(parked, ", "))
+}
+
+// claimParked claims on this host the pool resources of a running domain's devices parked for a
+// migration (claims.PlanParked), programs the MACs of plain <hostdev> VFs, and returns the
+// definition with the records rewritten to them (nil when nothing changed).
+func (o *orchestration) claimParked(ctx context.Context, src []byte) ([]byte, error) {
+	doc, err := xmlxform.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	ch, s := claims.Load(o.pol, o.host.statusDir, policy.NewDomain(doc), "")
+	if ch == nil {
+		return nil, nil
+	}
+	var out []byte
+	err = claims.OpenLedger(o.pol).Update(func(tx *ledger.Tx) error {
+		p, err := claims.PlanParked(ch, s, doc, tx)
+		if err != nil {
+			return err
+		}
+		if p.Refusal != nil {
+			return p.Refusal
+		}
+		taken, _, err := claims.Apply(tx, p)
+		if err != nil {
+			return err
+		}
+		if _, rf := claims.ProgramMACs(vfmac.Netlink{}, p.MACs); rf != nil {
+			return rf
+		}
+		for _, c := range taken {
+			o.logf("claimed %s", claims.Line(c))
+		}
+		out = p.Output
+		return nil
+	})
+	return out, err
 }

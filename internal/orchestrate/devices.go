@@ -89,6 +89,13 @@ func (g *guest) park(ctx context.Context, d Device, reason string, timeout time.
 	if err != nil {
 		return err
 	}
+	// The record keeps the device as the persistent definition has it where it has it: the live
+	// form carries what libvirt made up for this run (a vnetN target, port IDs).
+	if devImpact&virt.Config != 0 {
+		if cfg, err := g.inactive(ctx); err == nil && cfg != nil && cfg.ParkedFor(d.Alias) == nil {
+			dom = cfg
+		}
+	}
 	payload, err := dom.ParkMetadata(policy.Park{Alias: d.Alias, Kind: d.Kind, Reason: reason, Pool: d.Pool, Since: g.now()})
 	if err != nil {
 		return fmt.Errorf("park %s of %s: %w", d.Alias, g.name, err)
@@ -119,6 +126,29 @@ func (g *guest) park(ctx context.Context, d Device, reason string, timeout time.
 	}
 	g.logf("detached %s (%s) in %s", d.Alias, d.Kind, since(start))
 	return nil
+}
+
+// setReason changes the reason of a parked record (live and persistent).
+func (g *guest) setReason(ctx context.Context, dom *policy.Domain, pk *policy.Parked, reason string) error {
+	t := xmlxform.NewTransform(dom.Doc)
+	t.SetAttr(pk.El, "reason", reason)
+	out, err := t.Bytes()
+	if err != nil {
+		return err
+	}
+	changed, err := parseDomain(out, "the definition with the new reason")
+	if err != nil {
+		return err
+	}
+	payload, err := changed.FailoverMetadata()
+	if err != nil {
+		return err
+	}
+	meta, _, err := g.impacts(ctx, "")
+	if err != nil {
+		return err
+	}
+	return g.setMetadata(ctx, payload, meta)
 }
 
 // unpark drops the parked record of alias (live and persistent).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/virt"
@@ -20,11 +21,11 @@ type SwitchOptions struct {
 	DryRun                       bool
 	Logf                         Logf
 	Now                          func() time.Time
-	// Claim, if set, is asked before a parked device is plugged back on this host whose record
-	// names no claim of this host: it claims the device's resource from this host's pool and
-	// returns the definition to attach (with this host's address). Nil attaches the record's
-	// definition as it is.
-	Claim func(ctx context.Context, dom *policy.Domain, p *policy.Parked) error
+	// Claim, if set, claims on this host the pool resources of the domain's devices parked for a
+	// migration before they are plugged back (claims.PlanParked): it returns the definition with
+	// the records rewritten to this host's resources, nil when nothing changed. Nil plugs the
+	// records' definitions back as they are.
+	Claim func(ctx context.Context, domainXML []byte) ([]byte, error)
 }
 
 func (o *SwitchOptions) guest() *guest {
@@ -115,6 +116,54 @@ func plugBack(ctx context.Context, o SwitchOptions, want func(*policy.Parked) bo
 	if o.DryRun {
 		return res, nil
 	}
+	// Devices switched to emulated that are to come back now become devices parked for a
+	// migration that has arrived: the claims and the replug worker treat them alike.
+	var switched []string
+	for _, pk := range dom.Parked {
+		if want(pk) && pk.Reason == policy.ParkedForSwitch && len(dom.Aliases[pk.Alias]) == 0 {
+			switched = append(switched, pk.Alias)
+		}
+	}
+	for _, alias := range switched {
+		if pk := dom.ParkedFor(alias); pk != nil {
+			if err := g.setReason(ctx, dom, pk, policy.ParkedForMigration); err != nil {
+				return res, err
+			}
+			if dom, err = g.live(ctx); err != nil {
+				return res, err
+			}
+		}
+	}
+	if o.Claim != nil && slices.ContainsFunc(dom.Parked, func(p *policy.Parked) bool { return want(p) && p.Pool != "" && len(dom.Aliases[p.Alias]) == 0 }) {
+		src, err := g.h.LiveXML(ctx, o.Domain)
+		if err != nil {
+			return res, err
+		}
+		out, err := o.Claim(ctx, src)
+		if err != nil {
+			return res, fmt.Errorf("claim on %s: %w", o.Host.URI(), err)
+		}
+		if out != nil {
+			claimed, err := parseDomain(out, "the definition with this host's claims")
+			if err != nil {
+				return res, err
+			}
+			payload, err := claimed.FailoverMetadata()
+			if err != nil {
+				return res, err
+			}
+			meta, _, err := g.impacts(ctx, "")
+			if err != nil {
+				return res, err
+			}
+			if err := g.setMetadata(ctx, payload, meta); err != nil {
+				return res, err
+			}
+			if dom, err = g.live(ctx); err != nil {
+				return res, err
+			}
+		}
+	}
 	var errs []error
 	for _, pk := range dom.Parked {
 		if !want(pk) {
@@ -128,12 +177,6 @@ func plugBack(ctx context.Context, o SwitchOptions, want func(*policy.Parked) bo
 			}
 			res.Dropped = append(res.Dropped, pk.Alias)
 			continue
-		}
-		if o.Claim != nil {
-			if err := o.Claim(ctx, dom, pk); err != nil {
-				errs = append(errs, fmt.Errorf("claim for %s: %w", pk.Alias, err))
-				continue
-			}
 		}
 		o.Logf("attach %s (%s) to %s", pk.Alias, pk.Kind, o.Domain)
 		if err := g.replugOne(ctx, pk.Alias, o.ReplugTimeout); err != nil {
