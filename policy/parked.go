@@ -196,6 +196,11 @@ func (d *Domain) UnparkMetadata(alias string) (string, error) {
 	return d.metadataPayload(p.El, "")
 }
 
+// FailoverMetadata returns the content of virt-failover's metadata as it is: the element
+// virDomainSetMetadata takes to write it back (see ParkMetadata), after a change made to the
+// definition (a parked device's claim on this host).
+func (d *Domain) FailoverMetadata() (string, error) { return d.metadataPayload(nil, "") }
+
 // metadataPayload writes the children of every <vfo:failover> into one <failover> element,
 // leaving out drop and adding add (a fragment whose lines are indented for a first-level child),
 // with the indentation of the first <vfo:failover> taken off its lines.

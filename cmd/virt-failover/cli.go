@@ -68,6 +68,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			uninstallCommand(),
 			lintCommand(),
 			pairCommand(),
+			migrateCommand(),
+			switchCommand(),
+			repairCommand(),
+			replugCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

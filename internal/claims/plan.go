@@ -508,3 +508,39 @@ func ProgramMACs(set vfmac.Setter, jobs []MACJob) ([]string, *Refusal) {
 func Line(c ledger.Claim) string {
 	return fmt.Sprintf("%s: %s for %s %s (%s)", c.Pool, c.Resource, c.Domain, c.Alias, c.State)
 }
+
+// PlanParked claims, for a domain running on this host, the resources of its parked devices that
+// come from a pool here, before they are plugged back (switch --to assigned, repair, the replug
+// worker): as PlanIncoming does for an arriving domain, each gets its record's resource when that
+// is free in its pool here, or a free one, written into its definition inside the record with
+// this host's name; but the claims are confirmed at once (the domain runs: no prepare follows),
+// and nothing else of the domain is claimed or rewritten. No free resource refuses.
+func PlanParked(h *Host, s *Subject, doc *xmlxform.Doc, snap Snapshot) (Plan, error) {
+	p, err := PlanIncoming(h, s, doc, snap)
+	if err != nil || p.Refusal != nil {
+		return p, err
+	}
+	parked := map[ledger.Owner]bool{}
+	labels := map[string]bool{}
+	for _, dev := range s.Devs {
+		if dev.Parked != nil {
+			parked[owner(s, dev)] = true
+			labels[dev.Label] = true
+		}
+	}
+	var takes []Take
+	for _, t := range p.Takes {
+		if parked[t.Owner] {
+			t.State, t.TTL = ledger.Confirmed, 0
+			takes = append(takes, t)
+		}
+	}
+	var macs []MACJob
+	for _, j := range p.MACs {
+		if labels[j.Label] {
+			macs = append(macs, j)
+		}
+	}
+	p.Takes, p.MACs = takes, macs
+	return p, nil
+}

@@ -172,6 +172,8 @@ type DomainInfo struct {
 	// (for StatePaused, 2 is migration; for StateShutoff, 5 is migrated; see libvirt-domain.h).
 	State  State
 	Reason int
+	// Persistent says the domain has a persistent definition (it is not transient).
+	Persistent bool
 }
 
 // Domain looks a domain up by name and reads its state. A host without it gives an error that
@@ -185,7 +187,12 @@ func (c *Conn) Domain(ctx context.Context, name string) (DomainInfo, error) {
 	if err != nil {
 		return DomainInfo{}, fmt.Errorf("state of %s on %s: %w", name, c.uri, libvirtError(err))
 	}
-	return DomainInfo{Name: d.Name, UUID: formatUUID(d.UUID), ID: int(d.ID), State: State(st), Reason: int(reason)}, nil
+	persistent, err := c.l.DomainIsPersistent(d)
+	if err != nil {
+		return DomainInfo{}, fmt.Errorf("persistence of %s on %s: %w", name, c.uri, libvirtError(err))
+	}
+	return DomainInfo{Name: d.Name, UUID: formatUUID(d.UUID), ID: int(d.ID), State: State(st), Reason: int(reason),
+		Persistent: persistent == 1}, nil
 }
 
 func formatUUID(u libvirt.UUID) string {

@@ -257,7 +257,7 @@ func (h *Host) Add(def []byte, persistent bool) error {
 		return fmt.Errorf("virttest: a domain definition without <name>")
 	}
 	d := &domain{name: name, state: stateRunning, reason: 1, live: slices.Clone(def),
-		meta: map[virt.Impact]map[string]metaEntry{virt.Live: {}, virt.Config: {}}}
+		meta: map[virt.Impact]map[string]metaEntry{virt.Live: metadataOf(def), virt.Config: {}}}
 	if e := doc.Find("/domain/uuid"); e != nil {
 		text := strings.TrimSpace(e.Text(doc))
 		b, err := hex.DecodeString(strings.ReplaceAll(text, "-", ""))
@@ -271,6 +271,7 @@ func (h *Host) Add(def []byte, persistent bool) error {
 	}
 	if persistent {
 		d.config = slices.Clone(def)
+		d.meta[virt.Config] = metadataOf(def)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -288,7 +289,7 @@ func (h *Host) LiveXML(dom string) []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if d, ok := h.doms[dom]; ok && d.state != stateShutoff {
-		return slices.Clone(d.live)
+		return withMetadata(d.live, d.meta[virt.Live])
 	}
 	return nil
 }
@@ -297,8 +298,8 @@ func (h *Host) LiveXML(dom string) []byte {
 func (h *Host) InactiveXML(dom string) []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if d, ok := h.doms[dom]; ok {
-		return slices.Clone(d.config)
+	if d, ok := h.doms[dom]; ok && d.config != nil {
+		return withMetadata(d.config, d.meta[virt.Config])
 	}
 	return nil
 }
@@ -581,6 +582,19 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 		}
 		out.i32(dm.state)
 		out.i32(dm.reason)
+	case procDomainIsPersistent:
+		w := d.domain()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		dm, err := h.domain(w)
+		if err != nil {
+			return err
+		}
+		if dm.config != nil {
+			out.i32(1)
+		} else {
+			out.i32(0)
+		}
 	case procDomainGetXMLDesc:
 		w := d.domain()
 		flags := d.u32()
@@ -590,11 +604,11 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 		if err != nil {
 			return err
 		}
-		x := dm.live
+		x, meta := dm.live, dm.meta[virt.Live]
 		if flags&domainXMLInactive != 0 && dm.config != nil || dm.state == stateShutoff {
-			x = dm.config
+			x, meta = dm.config, dm.meta[virt.Config]
 		}
-		out.str(string(x))
+		out.str(string(withMetadata(x, meta)))
 	case procDomainDetachDeviceAlias:
 		return h.detach(d.domain(), d.str(), virt.Impact(d.u32()))
 	case procDomainAttachDeviceFlags:

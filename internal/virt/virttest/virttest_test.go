@@ -112,3 +112,41 @@ func TestAddRefusesWhatItCannotModel(t *testing.T) {
 		t.Error("a refused domain is known")
 	}
 }
+
+// Metadata set through the API shows in the definitions as libvirt shows it: in its namespace
+// under its key, descendants without a namespace put into it; a definition's own metadata is
+// readable through the API; removing the last element removes <metadata>.
+func TestMetadataShowsInTheDefinitions(t *testing.T) {
+	cl := New(t)
+	h := cl.Host("a")
+	withMeta := strings.Replace(def, "  <name>vm1</name>\n", "  <name>vm1</name>\n  <metadata>\n    <x:own xmlns:x='urn:x'><x:a/></x:own>\n  </metadata>\n", 1)
+	if err := h.Add([]byte(withMeta), true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := virt.Dial(ctx, h.URI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if el, found, err := c.Metadata(ctx, "vm1", "urn:x", virt.Config); err != nil || !found || !strings.Contains(string(el), "own") {
+		t.Fatalf("the definition's own metadata: %q %v %v", el, found, err)
+	}
+	if err := c.SetMetadata(ctx, "vm1", "urn:y", "y", []byte("<rec a='1'><dev/></rec>"), virt.Live|virt.Config); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range [][]byte{h.LiveXML("vm1"), h.InactiveXML("vm1")} {
+		s := string(x)
+		if !strings.Contains(s, `<y:rec xmlns:y="urn:y" a="1"><y:dev/></y:rec>`) || !strings.Contains(s, "<x:own") || strings.Count(s, "<metadata>") != 1 {
+			t.Errorf("definition:\n%s", s)
+		}
+	}
+	for _, uri := range []string{"urn:x", "urn:y"} {
+		if err := c.SetMetadata(ctx, "vm1", uri, "", nil, virt.Live); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := string(h.LiveXML("vm1")); strings.Contains(s, "metadata") {
+		t.Errorf("no metadata left, but the definition has:\n%s", s)
+	}
+}

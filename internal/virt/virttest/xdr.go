@@ -23,6 +23,7 @@ const (
 	procDomainGetXMLDesc                  = 14
 	procDomainLookupByName                = 23
 	procAuthList                          = 66
+	procDomainIsPersistent                = 151
 	procConnectGetLibVersion              = 157
 	procDomainAttachDeviceFlags           = 160
 	procDomainAbortJob                    = 164
