@@ -34,7 +34,6 @@ const (
 // Commands (the nr of _IOWR(DM_IOCTL, nr, struct dm_ioctl)).
 const (
 	cmdDevCreate   = 3
-	cmdDevRemove   = 4
 	cmdDevSuspend  = 6 // suspends with flagSuspend, else resumes (swapping in a loaded table)
 	cmdTableLoad   = 9
 	cmdTableStatus = 12
@@ -186,12 +185,6 @@ func (c *control) message(name, msg string) error {
 	data := make([]byte, 8+len(msg)+1) // struct dm_target_msg: u64 sector, then the message
 	copy(data[8:], msg)
 	_, err := c.do("message", cmdTargetMsg, name, 0, 0, data, 0)
-	return err
-}
-
-// remove removes the device.
-func (c *control) remove(name string) error {
-	_, err := c.do("remove", cmdDevRemove, name, 0, 0, nil, 0)
 	return err
 }
 

@@ -13,7 +13,6 @@ import (
 func TestIoctlNumbers(t *testing.T) {
 	for cmd, want := range map[uint]uint{
 		cmdDevCreate:   0xc138fd03,
-		cmdDevRemove:   0xc138fd04,
 		cmdDevSuspend:  0xc138fd06,
 		cmdTableLoad:   0xc138fd09,
 		cmdTableStatus: 0xc138fd0c,
