@@ -76,10 +76,11 @@ func YardstickGuest(kernel, initrd, serialLog string) Guest {
 // The aliases of the bonded and the multipath guests' devices: the primaries are what a test
 // (or the orchestrator) unplugs, the standbys stay.
 const (
-	BondPrimary = "ua-pri0" // the e1000e
-	BondStandby = "ua-sby0" // the virtio NIC
-	LUNPrimary  = "ua-hd0"  // the disk on the pvscsi controller
-	LUNStandby  = "ua-lun0" // the disk on the virtio-scsi controller
+	BondPrimary = "ua-pri0"    // the e1000e
+	BondStandby = "ua-sby0"    // the virtio NIC
+	LUNPrimary  = "ua-hd0"     // the disk on the pvscsi controller
+	LUNStandby  = "ua-lun0"    // the disk on the virtio-scsi controller
+	PVSCSI      = "ua-pvscsi1" // the pvscsi controller (index 1)
 
 	// LUNWWN and LUNSerial are both paths' WWN (NAA 5) and serial: the guest reads the WWID
 	// naa.<LUNWWN> on each.
@@ -116,8 +117,8 @@ func (g Guest) PlainXML() ([]byte, error) {
 	}
 	data := struct {
 		Guest
-		BondPrimary, BondStandby, LUNPrimary, LUNStandby, LUNWWN, LUNSerial string
-	}{g, BondPrimary, BondStandby, LUNPrimary, LUNStandby, LUNWWN, LUNSerial}
+		BondPrimary, BondStandby, LUNPrimary, LUNStandby, PVSCSI, LUNWWN, LUNSerial string
+	}{g, BondPrimary, BondStandby, LUNPrimary, LUNStandby, PVSCSI, LUNWWN, LUNSerial}
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {
 		return nil, err

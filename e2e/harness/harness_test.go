@@ -400,7 +400,9 @@ func TestMultipathGuestXML(t *testing.T) {
 	s := string(xml)
 	for _, want := range []string{
 		"<name>vfo-mpath</name>", "vfo.ip=198.51.100.13/24 vfo.gw=198.51.100.254 vfo.plain=1 vfo.mpath=1</cmdline>",
-		"<controller type='scsi' index='0' model='virtio-scsi'/>", "<controller type='scsi' index='1' model='vmpvscsi'/>",
+		"<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>",
+		"<controller type='scsi' index='0' model='virtio-scsi'/>", "<controller type='scsi' index='1' model='vmpvscsi'>\n      <alias name='ua-pvscsi1'/>",
+		"<qemu:device alias='ua-pvscsi1'>\n      <qemu:frontend>\n        <qemu:property name='use_msg' type='unsigned' value='0'/>",
 		"<alias name='ua-hd0'/>\n      <address type='drive' controller='1' bus='0' target='0' unit='0'/>",
 		"<alias name='ua-lun0'/>\n      <address type='drive' controller='0' bus='0' target='0' unit='0'/>",
 		"<mac address='52:54:00:5f:00:13'/>",

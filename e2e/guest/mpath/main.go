@@ -4,7 +4,9 @@
 // ioctls (the assigned legs in the first priority group, the virtio-scsi paths in the second,
 // queue_if_no_path), and keeps the map's paths equal to the disks present: a path that leaves the
 // guest is dropped, one that comes back is added, a failed one whose disk still answers is
-// reinstated. A writer writes checksummed blocks through the map and reads them back. The state
+// reinstated, one whose disk stopped answering is removed from the guest (its hot-unplug notice
+// went missing), and the SCSI address where a path was is rescanned while it is empty (for a
+// hot-plug notice that went missing). A writer writes checksummed blocks through the map and reads them back. The state
 // goes to a status file the guest's heartbeat copies (e2e/guest/init.sh, mode vfo.mpath=1):
 //
 //	mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sda:vmw_pvscsi:A:1,sdb:virtio_scsi:A:2 written=120 verified=238 ioerr=0 bad=0
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +69,14 @@ type mpath struct {
 	ctl  *control
 	node string // dm-0
 
+	probe   func(path string) error // probeRead; a fake in tests
+	message func(msg string) error  // a target message to the map
+
+	slots   []slot               // where the paths were when the map was made
+	scanned map[slot]time.Time   // when a slot without a disk was last rescanned
+	fails   map[string]int       // failed probes in a row, by major:minor
+	probed  map[string]time.Time // when a path was last probed, by major:minor
+
 	mu     sync.Mutex
 	wwid   string
 	known  map[string]disk // every path ever put in the table, by major:minor
@@ -73,8 +84,22 @@ type mpath struct {
 	cnt    counters
 }
 
+// rescanEvery is how often an empty slot is rescanned; probeEvery how often an active path is
+// probed (a failed one is probed at every check); removeAfter is how many failed probes in a row
+// make a path's disk count as gone.
+const (
+	rescanEvery = 2 * time.Second
+	probeEvery  = 2 * time.Second
+	removeAfter = 3
+)
+
+func newMpath(c config) *mpath {
+	return &mpath{c: c, probe: probeRead, known: map[string]disk{}, scanned: map[slot]time.Time{},
+		fails: map[string]int{}, probed: map[string]time.Time{}}
+}
+
 func run(c config) error {
-	m := &mpath{c: c, known: map[string]disk{}}
+	m := newMpath(c)
 	go m.writeStatus()
 	lun := m.waitPaths()
 	ctl, err := openControl(filepath.Join(c.dev, "mapper", "control"))
@@ -82,6 +107,7 @@ func run(c config) error {
 		return err
 	}
 	m.ctl = ctl
+	m.message = func(msg string) error { return ctl.message(c.name, msg) }
 	sectors := lun[0].Sectors
 	for _, d := range lun {
 		sectors = min(sectors, d.Sectors)
@@ -101,6 +127,9 @@ func run(c config) error {
 	m.mu.Lock()
 	m.wwid, m.node = lun[0].WWID, node
 	m.mu.Unlock()
+	for _, d := range lun {
+		m.slots = append(m.slots, d.Slot)
+	}
 	if err := m.load(sectors, groups(lun)); err != nil {
 		return err
 	}
@@ -166,7 +195,25 @@ func (m *mpath) check(sectors uint64) {
 			present = append(present, d)
 		}
 	}
-	a := plan(present, st)
+	a := plan(present, st, m.slots)
+	for _, sl := range a.Rescan {
+		last, ok := m.scanned[sl]
+		if ok && time.Since(last) < rescanEvery {
+			continue
+		}
+		if !ok {
+			logf("no disk at %d:%s:%s:%s: rescanning it every %v", sl.Host, sl.Channel, sl.Target, sl.LUN, rescanEvery)
+		}
+		m.scanned[sl] = time.Now()
+		if err := sl.rescan(m.c.sys); err != nil {
+			logf("rescan: %v", err)
+		}
+	}
+	for sl := range m.scanned {
+		if !slices.Contains(a.Rescan, sl) {
+			delete(m.scanned, sl)
+		}
+	}
 	if a.Reload != nil {
 		if err := m.load(sectors, a.Reload); err != nil {
 			logf("reload: %v", err)
@@ -174,20 +221,55 @@ func (m *mpath) check(sectors uint64) {
 		}
 		logf("paths now %s", describe(a.Reload))
 	}
-	for _, dev := range a.Reinstate {
-		d := m.known[dev]
-		if err := probe(filepath.Join(m.c.dev, d.Name)); err != nil {
+	changed := a.Reload != nil
+	for _, p := range a.Probe {
+		if p.Active && time.Since(m.probed[p.Dev]) < probeEvery {
 			continue
 		}
-		if err := m.ctl.message(m.c.name, "reinstate_path "+dev); err != nil {
-			logf("reinstate %s: %v", d.Name, err)
-			continue
-		}
-		logf("path %s reinstated", d.Name)
+		m.probed[p.Dev] = time.Now()
+		changed = m.checkPath(p) || changed
 	}
-	if a.Reload != nil || a.Reinstate != nil {
+	if changed {
 		_, _ = m.readStatus()
 	}
+}
+
+// checkPath probes one path of the table whose disk is present, as multipathd's path checker
+// would: a failed path that answers is reinstated; an active one that does not is failed; one
+// that has not answered removeAfter times in a row is removed from the guest, as a hot-unplug
+// would have done. It reports whether it changed the map.
+func (m *mpath) checkPath(p pathStatus) bool {
+	d := m.known[p.Dev]
+	err := m.probe(filepath.Join(m.c.dev, d.Name))
+	if err == nil {
+		delete(m.fails, p.Dev)
+		if p.Active {
+			return false
+		}
+		if err := m.message("reinstate_path " + p.Dev); err != nil {
+			logf("reinstate %s: %v", d.Name, err)
+			return false
+		}
+		logf("path %s reinstated", d.Name)
+		return true
+	}
+	m.fails[p.Dev]++
+	changed := false
+	if p.Active {
+		if err := m.message("fail_path " + p.Dev); err != nil {
+			logf("fail %s: %v", d.Name, err)
+		} else {
+			logf("path %s failed (%v)", d.Name, err)
+			changed = true
+		}
+	}
+	if m.fails[p.Dev] == removeAfter {
+		logf("path %s does not answer (%v): removing the disk", d.Name, err)
+		if err := d.remove(m.c.sys); err != nil {
+			logf("remove %s: %v", d.Name, err)
+		}
+	}
+	return changed
 }
 
 func (m *mpath) readStatus() (mapStatus, error) {
@@ -205,9 +287,9 @@ func (m *mpath) readStatus() (mapStatus, error) {
 	return st, nil
 }
 
-// probe reads the first block of a path directly, as multipathd's directio checker does; a read
+// probeRead reads the first block of a path directly, as multipathd's directio checker does; a read
 // that hangs counts as failed after 5 s.
-func probe(path string) error {
+func probeRead(path string) error {
 	done := make(chan error, 1)
 	go func() {
 		f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)

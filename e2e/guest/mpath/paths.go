@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,18 +16,41 @@ type disk struct {
 	Dev     string // major:minor
 	WWID    string // the LUN's identifier as the kernel reads it (device/wwid), like naa.5001405000e2e001
 	HBA     string // the driver of its SCSI host (proc_name): vmw_pvscsi, virtio_scsi
+	Slot    slot   // where it sits
 	Sectors uint64
+}
+
+// slot is a SCSI address: host, channel, target, LUN (the name of the device's sysfs directory,
+// like 0:0:1:0).
+type slot struct {
+	Host                 int
+	Channel, Target, LUN string
+}
+
+func parseSlot(s string) (slot, bool) {
+	f := strings.Split(s, ":")
+	if len(f) != 4 {
+		return slot{}, false
+	}
+	h, err := strconv.Atoi(f[0])
+	return slot{h, f[1], f[2], f[3]}, err == nil
+}
+
+// rescan asks the SCSI host to probe the slot again (the sysfs scan file takes "channel target
+// LUN"). An HBA that tells the guest about hot-plugged disks makes this unneeded; one whose
+// notice went missing (pvscsi after a migration: QEMU does not migrate its message ring) needs it.
+func (s slot) rescan(sys string) error {
+	return os.WriteFile(filepath.Join(sys, "class", "scsi_host", fmt.Sprintf("host%d", s.Host), "scan"),
+		[]byte(s.Channel+" "+s.Target+" "+s.LUN), 0)
+}
+
+// remove deletes the disk from the guest's SCSI layer, as a hot-unplug would have.
+func (d disk) remove(sys string) error {
+	return os.WriteFile(filepath.Join(sys, "block", d.Name, "device", "delete"), []byte("1"), 0)
 }
 
 // standbyHBA is the driver of the standby path's controller; every other HBA is an assigned leg.
 const standbyHBA = "virtio_scsi"
-
-// isHostDir reports whether a sysfs path element is a SCSI host's directory, like host2.
-func isHostDir(s string) bool {
-	n, ok := strings.CutPrefix(s, "host")
-	_, err := strconv.ParseUint(n, 10, 32)
-	return ok && err == nil
-}
 
 // scanDisks lists the running SCSI disks under the sysfs tree sys, by name.
 func scanDisks(sys string) []disk {
@@ -39,18 +64,17 @@ func scanDisks(sys string) []disk {
 		if dev == "" || wwid == "" || state != "running" || err != nil || size == 0 {
 			continue
 		}
-		hba := "-"
-		if target, err := filepath.EvalSymlinks(filepath.Join(d, "device")); err == nil {
-			for _, part := range strings.Split(target, string(filepath.Separator)) {
-				if isHostDir(part) {
-					if p := readTrim(filepath.Join(sys, "class", "scsi_host", part, "proc_name")); p != "" {
-						hba = p
-					}
-				}
-			}
+		target, err := filepath.EvalSymlinks(filepath.Join(d, "device"))
+		if err != nil {
+			continue
 		}
+		sl, ok := parseSlot(filepath.Base(target))
+		if !ok {
+			continue
+		}
+		hba := readTrim(filepath.Join(sys, "class", "scsi_host", fmt.Sprintf("host%d", sl.Host), "proc_name"))
 		out = append(out, disk{Name: filepath.Base(d), Dev: dev, WWID: strings.Join(strings.Fields(wwid), "_"),
-			HBA: hba, Sectors: size})
+			HBA: cmp.Or(hba, "-"), Slot: sl, Sectors: size})
 	}
 	slices.SortFunc(out, func(a, b disk) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -109,14 +133,23 @@ func devs(groups [][]disk) [][]string {
 
 // action is what the path checker does next.
 type action struct {
-	Reload    [][]disk // load a table with these groups: the set of paths changed
-	Reinstate []string // failed paths whose disk is back and running: reinstate them if a read works
+	Reload [][]disk     // load a table with these groups: the set of paths changed
+	Probe  []pathStatus // paths of the table whose disk is there: probed (reinstated, failed, removed)
+	Rescan []slot       // slots that held a path and hold no disk now
 }
 
 // plan compares the LUN's present paths with the map's table. A table whose paths are not the
 // present ones is replaced (a path that left the guest is dropped, one that came back or is new
 // is added); with no path present, the table stays and the map queues I/O until one returns.
-func plan(present []disk, st mapStatus) action {
+//
+// Every slot that held a path when the map was made (slots) and holds no disk now is rescanned.
+func plan(present []disk, st mapStatus, slots []slot) action {
+	var a action
+	for _, sl := range slots {
+		if !slices.ContainsFunc(present, func(d disk) bool { return d.Slot == sl }) {
+			a.Rescan = append(a.Rescan, sl)
+		}
+	}
 	inTable := map[string]pathStatus{}
 	for _, g := range st.Groups {
 		for _, p := range g {
@@ -124,7 +157,7 @@ func plan(present []disk, st mapStatus) action {
 		}
 	}
 	if len(present) == 0 {
-		return action{}
+		return a
 	}
 	same := len(present) == len(inTable)
 	for _, d := range present {
@@ -133,13 +166,11 @@ func plan(present []disk, st mapStatus) action {
 		}
 	}
 	if !same {
-		return action{Reload: groups(present)}
+		a.Reload = groups(present)
+		return a
 	}
-	var a action
 	for _, d := range present {
-		if !inTable[d.Dev].Active {
-			a.Reinstate = append(a.Reinstate, d.Dev)
-		}
+		a.Probe = append(a.Probe, inTable[d.Dev])
 	}
 	return a
 }
