@@ -1,6 +1,8 @@
 // Package guest builds the small Linux guest that the end-to-end harness boots: the Debian kernel
 // and an initramfs holding busybox, the failover modules (in dependency order) and an init script
 // that brings up the net_failover master, pings a gateway and prints a heartbeat on the console.
+// A second initramfs, for the guests that bond their NICs (vfo.bond=1) or run dm-multipath
+// (vfo.mpath=1), adds those modes' modules and the multipath helper (package mpath, built here).
 //
 // Nothing is installed on the machine: the kernel and busybox packages are fetched with
 // "apt-get download" and unpacked into the cache directory. A build is reused until the cache
@@ -13,13 +15,16 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,14 +33,41 @@ import (
 //go:embed init.sh
 var initScript []byte
 
+// helperSource is the multipath helper's source: it is part of the modes initramfs's inputs.
+//
+//go:embed mpath/*.go
+var helperSource embed.FS
+
+// helperPackage is the multipath helper, built for the guest as /bin/vfo-mpath.
+const helperPackage = "github.com/virt-failover/virt-failover/e2e/guest/mpath"
+
 // Modules are the kernel modules the guest needs; their dependencies are added from modules.dep.
 var Modules = []string{"virtio_pci", "virtio_net", "e1000e"}
 
+// Mode is a guest mode that needs modules of its own: init.sh loads /modules.NAME, after the
+// default modules, when the kernel command line has vfo.NAME=1.
+type Mode struct {
+	Name    string
+	Modules []string // their dependencies are added from modules.dep
+}
+
+// Modes are in the modes initramfs only, so the default guest's initramfs and boot stay as they
+// are. The CRC modules are the generic implementations sd_mod's integrity code asks the crypto
+// API for; loading them first spares the kernel a modprobe the guest cannot answer.
+var Modes = []Mode{
+	{Name: "bond", Modules: []string{"bonding"}},
+	{Name: "mpath", Modules: []string{"crct10dif_generic", "crc64_rocksoft_generic", "vmw_pvscsi",
+		"virtio_scsi", "sd_mod", "dm_round_robin"}},
+}
+
 // Image is a built guest.
 type Image struct {
-	Dir           string // the cache directory
-	Kernel        string // vmlinuz
-	Initrd        string // initramfs (gzip-compressed newc cpio)
+	Dir    string // the cache directory
+	Kernel string // vmlinuz
+	Initrd string // initramfs (gzip-compressed newc cpio)
+	// ModesInitrd is Initrd plus the Modes' modules and /bin/vfo-mpath: the initramfs of the
+	// bonded and the multipath guests.
+	ModesInitrd   string
 	KernelVersion string // for example 6.1.0-56-amd64
 	ModuleOrder   []string
 }
@@ -66,12 +98,15 @@ func Build(ctx context.Context, cacheDir string, logf func(format string, args .
 		Dir:    cacheDir,
 		Kernel: filepath.Join(cacheDir, "vmlinuz"),
 		Initrd: filepath.Join(cacheDir, "initramfs.gz"),
+
+		ModesInitrd: filepath.Join(cacheDir, "initramfs-modes.gz"),
 	}
 	stampPath := filepath.Join(cacheDir, "stamp")
 	if stamp, err := os.ReadFile(stampPath); err == nil {
 		// A stamp names the kernel version and the hash of everything in the initramfs.
 		fields := strings.Fields(string(stamp))
-		if len(fields) >= 2 && fields[1] == inputsHash(fields[0]) && exists(img.Kernel) && exists(img.Initrd) {
+		if len(fields) >= 2 && fields[1] == inputsHash(fields[0]) && exists(img.Kernel) && exists(img.Initrd) &&
+			exists(img.ModesInitrd) {
 			img.KernelVersion = fields[0]
 			img.ModuleOrder = fields[2:]
 			return img, nil
@@ -102,11 +137,29 @@ func Build(ctx context.Context, cacheDir string, logf func(format string, args .
 	}
 	img.ModuleOrder = order
 	logf("guest: kernel %s, modules %s", kver, strings.Join(baseNames(order), " "))
+	modes, err := modeOrders(filepath.Join(modDir, "modules.dep"), order)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range Modes {
+		logf("guest: vfo.%s=1 adds %s", m.Name, strings.Join(baseNames(modes[m.Name]), " "))
+	}
+	helper, err := buildHelper(ctx, cacheDir)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := copyFile(filepath.Join(root, "boot", "vmlinuz-"+kver), img.Kernel, 0o644); err != nil {
 		return nil, err
 	}
-	initrd, err := initramfs(root, kver, order)
+	build := func() (initrd, modesInitrd []byte, err error) {
+		if initrd, err = initramfs(root, kver, defaultContents(order)); err != nil {
+			return nil, nil, err
+		}
+		modesInitrd, err = initramfs(root, kver, modesContents(order, modes, helper))
+		return initrd, modesInitrd, err
+	}
+	initrd, modesInitrd, err := build()
 	if errors.Is(err, os.ErrNotExist) {
 		// An earlier build pruned a module that is wanted now: fetch the packages again.
 		logf("guest: %v; fetching the packages again", err)
@@ -116,7 +169,7 @@ func Build(ctx context.Context, cacheDir string, logf func(format string, args .
 		if err := run(ctx, "", "depmod", "-b", root, kver); err != nil {
 			return nil, err
 		}
-		initrd, err = initramfs(root, kver, order)
+		initrd, modesInitrd, err = build()
 	}
 	if err != nil {
 		return nil, err
@@ -124,15 +177,62 @@ func Build(ctx context.Context, cacheDir string, logf func(format string, args .
 	if err := writeAtomic(img.Initrd, initrd, 0o644); err != nil {
 		return nil, err
 	}
-	logf("guest: wrote %s (%d KiB) and %s", img.Initrd, len(initrd)/1024, img.Kernel)
+	if err := writeAtomic(img.ModesInitrd, modesInitrd, 0o644); err != nil {
+		return nil, err
+	}
+	logf("guest: wrote %s (%d KiB), %s (%d KiB) and %s", img.Initrd, len(initrd)/1024,
+		img.ModesInitrd, len(modesInitrd)/1024, img.Kernel)
 	stamp := kver + " " + inputsHash(kver) + " " + strings.Join(order, " ") + "\n"
 	if err := writeAtomic(stampPath, []byte(stamp), 0o644); err != nil {
 		return nil, err
 	}
-	if err := prune(cacheDir, root, kver, order); err != nil {
+	keep := append([]string(nil), order...)
+	for _, m := range Modes {
+		keep = append(keep, modes[m.Name]...)
+	}
+	if err := prune(cacheDir, root, kver, keep); err != nil {
 		return nil, err
 	}
 	return img, nil
+}
+
+// modeOrders returns each mode's modules in load order, without those of the default guest
+// (base), which init.sh has loaded before.
+func modeOrders(depFile string, base []string) (map[string][]string, error) {
+	loaded := map[string]bool{}
+	for _, m := range base {
+		loaded[m] = true
+	}
+	out := map[string][]string{}
+	for _, mode := range Modes {
+		order, err := moduleOrder(depFile, mode.Modules)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range order {
+			if !loaded[m] {
+				out[mode.Name] = append(out[mode.Name], m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// buildHelper builds the multipath helper for the guest (static, linux/amd64, stripped) and
+// returns it. The go command runs in the working directory, which must be inside this module
+// (as it is for go test, go run and the Makefile).
+func buildHelper(ctx context.Context, cacheDir string) ([]byte, error) {
+	out := filepath.Join(cacheDir, "vfo-mpath")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, helperPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("guest: building the multipath helper: %v: %s", err, lastLines(b, 5))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	return b, os.Remove(out)
 }
 
 // prune drops what the next initramfs build does not need (the packages and the other kernel
@@ -170,6 +270,15 @@ func inputsHash(kver string) string {
 	h := sha256.New()
 	h.Write(initScript)
 	fmt.Fprintf(h, "\x00%s\x00%s", kver, strings.Join(Modules, ","))
+	for _, m := range Modes {
+		fmt.Fprintf(h, "\x00%s=%s", m.Name, strings.Join(m.Modules, ","))
+	}
+	files, _ := fs.Glob(helperSource, "mpath/*.go")
+	for _, f := range files { // sorted
+		b, _ := helperSource.ReadFile(f)
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
@@ -321,9 +430,31 @@ func baseNames(paths []string) []string {
 	return out
 }
 
+// contents is what an initramfs holds besides busybox and /init.
+type contents struct {
+	modules []string            // module paths relative to the modules directory
+	lists   map[string][]string // /modules.order (the default guest's), /modules.MODE: load orders
+	files   map[string][]byte   // more executables, by path
+}
+
+func defaultContents(order []string) contents {
+	return contents{modules: order, lists: map[string][]string{"modules.order": order}}
+}
+
+func modesContents(order []string, modes map[string][]string, helper []byte) contents {
+	c := defaultContents(order)
+	c.modules = append([]string(nil), order...)
+	for _, m := range Modes {
+		c.modules = append(c.modules, modes[m.Name]...)
+		c.lists["modules."+m.Name] = modes[m.Name]
+	}
+	c.files = map[string][]byte{"bin/vfo-mpath": helper}
+	return c
+}
+
 // initramfs builds a gzip-compressed newc archive with fixed metadata, so the same inputs give the
 // same bytes.
-func initramfs(root, kver string, order []string) ([]byte, error) {
+func initramfs(root, kver string, c contents) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
@@ -339,10 +470,12 @@ func initramfs(root, kver string, order []string) ([]byte, error) {
 		return nil, err
 	}
 	w.file("bin/busybox", 0o755, busybox)
+	for _, name := range slices.Sorted(maps.Keys(c.files)) {
+		w.file(name, 0o755, c.files[name])
+	}
 	w.file("init", 0o755, initScript)
 	modRoot := filepath.Join(root, "lib", "modules", kver)
-	var list bytes.Buffer
-	names := append([]string(nil), order...)
+	names := append([]string(nil), c.modules...)
 	sort.Strings(names)
 	for _, m := range names {
 		data, err := os.ReadFile(filepath.Join(modRoot, m))
@@ -351,10 +484,13 @@ func initramfs(root, kver string, order []string) ([]byte, error) {
 		}
 		w.file("lib/modules/"+filepath.Base(m), 0o644, data)
 	}
-	for _, m := range order {
-		fmt.Fprintln(&list, filepath.Base(m))
+	for _, name := range slices.Sorted(maps.Keys(c.lists)) {
+		var list bytes.Buffer
+		for _, m := range c.lists[name] {
+			fmt.Fprintln(&list, filepath.Base(m))
+		}
+		w.file(name, 0o644, list.Bytes())
 	}
-	w.file("modules.order", 0o644, list.Bytes())
 	w.trailer()
 	if w.err != nil {
 		return nil, w.err

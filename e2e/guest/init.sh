@@ -13,6 +13,21 @@
 # With vfo.plain=1 (a guest without failover) the first virtio netdev carries the address instead,
 # with role=plain.
 #
+# Two more modes need the modes initramfs (guest.Image.ModesInitrd), which adds their modules
+# (/modules.bond, /modules.mpath) and the multipath helper /bin/vfo-mpath:
+#
+# vfo.bond=1: no net_failover; the guest bonds its NICs itself (bond0, role=bond, carries the
+# address): active-backup, the NIC that is not virtio (a VF, here an emulated e1000e) is the
+# primary. NICs report their packet counters, the bond its state:
+#
+#   ... | bond0 drv=- state=up master=- role=bond mode=active-backup active=eth1 primary=eth1 slaves=eth0,eth1
+#       | eth0 drv=virtio_net state=up master=bond0 role=- tx=3 rx=40 | eth1 drv=e1000e ... tx=52 rx=61
+#
+# vfo.mpath=1: dm-multipath over the SCSI disks that share a WWID, with a writer that writes and
+# verifies checksummed blocks through the map (e2e/guest/mpath); its state ends the heartbeat:
+#
+#   ... | mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sda:vmw_pvscsi:A:1,sdb:virtio_scsi:A:2 written=120 verified=238 ioerr=0 bad=0
+#
 # Kernel messages go to the console too (console loglevel 7), so the net_failover lines
 # "failover primary slave:eth2 registered/unregistered" show up in the serial log.
 
@@ -35,13 +50,35 @@ done
 ip=
 gw=
 plain=
+bond=
+mpath=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vfo.ip=*) ip=${arg#vfo.ip=} ;;
 	vfo.gw=*) gw=${arg#vfo.gw=} ;;
 	vfo.plain=1) plain=1 ;;
+	vfo.bond=1) bond=1 ;;
+	vfo.mpath=1) mpath=1 ;;
 	esac
 done
+
+# load_mode loads a mode's modules, in dependency order.
+load_mode() {
+	if [ ! -r "/modules.$1" ]; then
+		echo "VFO: this initramfs has no modules for vfo.$1=1 (boot the modes initramfs)"
+		return 1
+	fi
+	for m in $(cat "/modules.$1"); do
+		args=
+		[ "$m" = bonding.ko ] && args=max_bonds=0 # bond0 is made through bonding_masters
+		insmod "/lib/modules/$m" $args || echo "VFO: insmod $m failed"
+	done
+}
+
+# vfo.mpath=1: the helper waits for the paths itself, while the network comes up.
+if [ -n "$mpath" ] && load_mode mpath; then
+	vfo-mpath -status /tmp/mpath.hb &
+fi
 
 # The failover master is the virtio netdev whose device offers VIRTIO_NET_F_STANDBY (feature bit 62,
 # character 63 of the features string) and that has no master of its own; the standby virtio netdev
@@ -73,10 +110,60 @@ find_plain() {
 	return 1
 }
 
+# vfo.bond=1: bonding through its sysfs interface (kernel.org, Documentation/networking/bonding.rst,
+# "Configuring Bonding Manually via Sysfs"; busybox has no ifenslave). active-backup with the
+# primary preferred whenever its link is up (primary_reselect=always), links watched by miimon.
+# Both NICs have the same MAC (the domain gives them one) and fail_over_mac=none, the default the
+# document names for active-backup: the bond and every slave keep that one MAC, so a failover
+# needs no new address at the peers, only the gratuitous ARP the bond sends from the new active
+# slave to move the switch's entry.
+bond_setup() {
+	load_mode bond || return 1
+	echo +bond0 >/sys/class/net/bonding_masters || return 1
+	b=/sys/class/net/bond0/bonding
+	echo active-backup >$b/mode
+	echo 100 >$b/miimon
+	echo none >$b/fail_over_mac
+	echo always >$b/primary_reselect
+	ip link set bond0 up
+	bond_enslave
+}
+
+# bond_enslave enslaves every NIC not under the bond yet (a slave must be down to be enslaved);
+# a NIC that is not virtio becomes the primary. A NIC hot-unplugged leaves the bond by itself
+# (bonding releases a slave that unregisters); one plugged in again (under any name) is enslaved
+# by the next round of bond_watch, which polls: the guest has no udev.
+bond_enslave() {
+	for d in /sys/class/net/*; do
+		[ -e "$d/device/driver" ] && [ ! -e "$d/master" ] || continue
+		n=${d##*/}
+		drv=$(basename "$(readlink "$d/device/driver")")
+		ip link set "$n" down
+		echo "+$n" >/sys/class/net/bond0/bonding/slaves || continue
+		echo "VFO: bond0 enslaved $n ($drv)"
+		[ "$drv" = virtio_net ] || echo "$n" >/sys/class/net/bond0/bonding/primary
+	done
+}
+
+bond_watch() {
+	while :; do
+		bond_enslave
+		usleep 250000
+	done
+}
+
+find_bond() {
+	[ -d /sys/class/net/bond0 ] && echo bond0
+}
+
 master=
 role=failover
 finder=find_master
-if [ -n "$plain" ]; then
+if [ -n "$bond" ]; then
+	role=bond
+	finder=find_bond
+	bond_setup && { bond_watch & }
+elif [ -n "$plain" ]; then
 	role=plain
 	finder=find_plain
 fi
@@ -112,12 +199,29 @@ if [ -n "$gw" ]; then
 	) &
 fi
 
+# bond_fields: a bond's mode, active slave, primary and slaves; a NIC's packet counters.
+bond_fields() {
+	if [ -d "$1/bonding" ]; then
+		read -r mode _ <"$1/bonding/mode"
+		read -r active <"$1/bonding/active_slave" || active=-
+		read -r primary <"$1/bonding/primary" || primary=-
+		read -r sl <"$1/bonding/slaves"
+		slaves=
+		for s in $sl; do slaves=${slaves:+$slaves,}$s; done
+		echo " mode=$mode active=${active:--} primary=${primary:--} slaves=${slaves:--}"
+	elif [ -r "$1/statistics/tx_packets" ]; then
+		read -r tx <"$1/statistics/tx_packets"
+		read -r rx <"$1/statistics/rx_packets"
+		echo " tx=$tx rx=$rx"
+	fi
+}
+
 while :; do
 	read -r up _ </proc/uptime
 	line="VFO-HB up=$up sent=$(wc -c </tmp/sent) recv=$(tr -cd y </tmp/done | wc -c) lost=$(tr -cd n </tmp/done | wc -c)"
 	for d in /sys/class/net/*; do
 		n=${d##*/}
-		[ "$n" = lo ] && continue
+		[ "$n" = lo ] || [ ! -d "$d" ] && continue
 		drv=-
 		[ -e "$d/device/driver" ] && drv=$(basename "$(readlink "$d/device/driver")")
 		mst=-
@@ -125,7 +229,9 @@ while :; do
 		r=-
 		[ "$n" = "$master" ] && r=$role
 		line="$line | $n drv=$drv state=$(cat "$d/operstate") master=$mst role=$r"
+		[ -n "$bond" ] && line="$line$(bond_fields "$d")"
 	done
+	[ -n "$mpath" ] && [ -r /tmp/mpath.hb ] && read -r mp </tmp/mpath.hb && line="$line | $mp"
 	echo "$line"
 	sleep 1
 done

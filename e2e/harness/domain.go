@@ -36,6 +36,12 @@ type Guest struct {
 	// Plain makes the yardstick guest: its one virtio NIC stays unpaired (no primary, no failover)
 	// and carries the address itself.
 	Plain bool
+	// Bond makes the bonded guest (BondGuest): an e1000e primary and a virtio NIC with the same
+	// MAC, not paired; the guest bonds them (vfo.bond=1). Its Initrd must be the modes initramfs.
+	Bond bool
+	// LUN, a host block device, makes the multipath guest (MultipathGuest): two SCSI paths to it,
+	// and dm-multipath over them in the guest (vfo.mpath=1). Its Initrd must be the modes initramfs.
+	LUN string
 	// Bin is the virt-failover binary that pairs the definition. Empty: the host's hook when Boot
 	// runs it (the binary under test), else $VF_BIN, else one built from this module.
 	Bin string
@@ -67,24 +73,65 @@ func YardstickGuest(kernel, initrd, serialLog string) Guest {
 	return g
 }
 
-// PlainXML renders the guest's definition before pairing: one virtio NIC, no failover.
+// The aliases of the bonded and the multipath guests' devices: the primaries are what a test
+// (or the orchestrator) unplugs, the standbys stay.
+const (
+	BondPrimary = "ua-pri0"    // the e1000e
+	BondStandby = "ua-sby0"    // the virtio NIC
+	LUNPrimary  = "ua-hd0"     // the disk on the pvscsi controller
+	LUNStandby  = "ua-lun0"    // the disk on the virtio-scsi controller
+	PVSCSI      = "ua-pvscsi1" // the pvscsi controller (index 1)
+
+	// LUNWWN and LUNSerial are both paths' WWN (NAA 5) and serial: the guest reads the WWID
+	// naa.<LUNWWN> on each.
+	LUNWWN    = "5001405000e2e001"
+	LUNSerial = "vfo-lun0"
+)
+
+// BondGuest is the guest that bonds an emulated e1000e primary and a virtio NIC itself, without
+// net_failover, with its own name, MAC and address. initrd must be the modes initramfs
+// (guest.Image.ModesInitrd).
+func BondGuest(kernel, initrd, serialLog string) Guest {
+	g := DefaultGuest(kernel, initrd, serialLog)
+	g.Name, g.Bond = "vfo-bond", true
+	g.IP, g.MAC = BondIP+GuestNet, "52:54:00:5f:00:12"
+	return g
+}
+
+// MultipathGuest is the guest that runs dm-multipath over two SCSI paths to the host block device
+// lun, with a plain virtio NIC and its own name, MAC and address. initrd must be the modes
+// initramfs (guest.Image.ModesInitrd).
+func MultipathGuest(kernel, initrd, serialLog, lun string) Guest {
+	g := DefaultGuest(kernel, initrd, serialLog)
+	g.Name, g.Plain, g.LUN = "vfo-mpath", true, lun
+	g.IP, g.MAC = MultipathIP+GuestNet, "52:54:00:5f:00:13"
+	return g
+}
+
+// PlainXML renders the guest's definition before pairing: one virtio NIC, no failover (the
+// bonded guest: both its NICs).
 func (g Guest) PlainXML() ([]byte, error) {
 	t, err := template.New("domain").Option("missingkey=error").Parse(domainTemplate)
 	if err != nil {
 		return nil, err
 	}
+	data := struct {
+		Guest
+		BondPrimary, BondStandby, LUNPrimary, LUNStandby, PVSCSI, LUNWWN, LUNSerial string
+	}{g, BondPrimary, BondStandby, LUNPrimary, LUNStandby, PVSCSI, LUNWWN, LUNSerial}
 	var b bytes.Buffer
-	if err := t.Execute(&b, g); err != nil {
+	if err := t.Execute(&b, data); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
 // XML renders the guest's domain definition as an operator would make it: the plain definition,
-// paired by "virt-failover pair --emulated-primary" (with the built-in policy).
+// paired by "virt-failover pair --emulated-primary" (with the built-in policy). The yardstick,
+// bonded and multipath guests are not paired.
 func (g Guest) XML() ([]byte, error) {
 	plain, err := g.PlainXML()
-	if err != nil || g.Plain {
+	if err != nil || g.Plain || g.Bond {
 		return plain, err
 	}
 	bin := g.Bin
@@ -159,9 +206,18 @@ func PairBinary() (string, error) {
 }
 
 // Ready is the heartbeat the guest shows when its network is whole: the failover master with the
-// primary enslaved, or for a plain guest its virtio NIC up.
+// primary enslaved, for a plain guest its virtio NIC up, for the bonded guest both NICs under the
+// bond and the primary active; a multipath guest's map also has both paths, I/O on the
+// assigned leg.
 func (g Guest) Ready() (string, func(Heartbeat) bool) {
-	if g.Plain {
+	switch {
+	case g.LUN != "":
+		return "heartbeat with the plain virtio NIC up and both multipath paths active", func(h Heartbeat) bool {
+			return h.PlainUp() && h.MultipathWhole()
+		}
+	case g.Bond:
+		return "heartbeat with both NICs under the bond and the primary active", Heartbeat.BondWhole
+	case g.Plain:
 		return "heartbeat with the plain virtio NIC up", Heartbeat.PlainUp
 	}
 	return "heartbeat with the primary enslaved to the failover master", Heartbeat.PrimaryEnslaved

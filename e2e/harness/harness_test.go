@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseHeartbeat(t *testing.T) {
@@ -310,5 +313,228 @@ virt-failover: hint: a second line
 	}
 	if stop.Call() != "stopped end" || stop.Done || stop.OK() {
 		t.Errorf("stopped end without a result: %+v, want not done", stop)
+	}
+}
+
+// TestParseBondHeartbeat: lines of a bonded guest (vfo.bond=1) as its serial log has them, the
+// primary under the bond and active, then unplugged.
+func TestParseBondHeartbeat(t *testing.T) {
+	whole, ok := ParseHeartbeat("VFO-HB up=47.01 sent=87 recv=80 lost=5 | bond0 drv=- state=up master=- role=bond mode=active-backup active=eth1 primary=eth1 slaves=eth0,eth1" +
+		" | eth0 drv=virtio_net state=up master=bond0 role=- tx=26 rx=1 | eth1 drv=e1000e state=up master=bond0 role=- tx=5 rx=0")
+	if !ok {
+		t.Fatal("does not parse")
+	}
+	b, _ := whole.Bond()
+	p, _ := whole.BondPrimary()
+	s, _ := whole.BondStandby()
+	if b.Name != "bond0" || b.Mode != "active-backup" || b.Active != "eth1" || b.Primary != "eth1" ||
+		!slices.Equal(b.Slaves, []string{"eth0", "eth1"}) || p.Name != "eth1" || s.Name != "eth0" || s.TxPackets != 26 || p.TxPackets != 5 {
+		t.Errorf("bond %+v primary %+v standby %+v", b, p, s)
+	}
+	if !whole.BondWhole() || whole.BondOnStandby() || whole.PrimaryEnslaved() {
+		t.Errorf("whole %v, on standby %v, failover %v", whole.BondWhole(), whole.BondOnStandby(), whole.PrimaryEnslaved())
+	}
+	// Enslaved again but its link not up yet: the bond still runs on the standby.
+	relinking, _ := ParseHeartbeat("VFO-HB up=44.39 sent=82 recv=75 lost=5 | bond0 drv=- state=up master=- role=bond mode=active-backup active=eth0 primary=eth1 slaves=eth0,eth1" +
+		" | eth0 drv=virtio_net state=up master=bond0 role=- tx=24 rx=1 | eth1 drv=e1000e state=down master=bond0 role=- tx=0 rx=0")
+	if relinking.BondWhole() || relinking.BondOnStandby() {
+		t.Error("a primary without link counts")
+	}
+	gone, ok := ParseHeartbeat("VFO-HB up=34.19 sent=62 recv=60 lost=1 | bond0 drv=- state=up master=- role=bond mode=active-backup active=eth0 primary=- slaves=eth0" +
+		" | eth0 drv=virtio_net state=up master=bond0 role=- tx=15 rx=1")
+	if !ok || gone.BondWhole() || !gone.BondOnStandby() {
+		t.Errorf("unplugged: ok %v whole %v on standby %v", ok, gone.BondWhole(), gone.BondOnStandby())
+	}
+	if b, _ := gone.Bond(); b.Primary != "" {
+		t.Errorf("primary %q, want none", b.Primary)
+	}
+	if got := gone.Summary(); !strings.Contains(got, "bond0 active=eth0 primary=- slaves=eth0") {
+		t.Errorf("summary %q", got)
+	}
+	if _, ok := ParseHeartbeat("VFO-HB up=34.19 sent=62 recv=60 lost=1 | eth0 drv=virtio_net state=up master=bond0 role=- tx=1[   6.0] bond0: x"); ok {
+		t.Error("a garbled counter parses")
+	}
+}
+
+// TestParseMultipath: the multipath part as e2e/guest/mpath writes it (its TestStatusLine).
+func TestParseMultipath(t *testing.T) {
+	const nic = "VFO-HB up=26.55 sent=45 recv=44 lost=0 | eth0 drv=virtio_net state=up master=- role=plain"
+	whole, ok := ParseHeartbeat(nic + " | mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sda:vmw_pvscsi:A:1,sdb:virtio_scsi:A:2 written=227 verified=454 ioerr=0 bad=0")
+	if !ok || whole.Multipath == nil || !whole.PlainUp() {
+		t.Fatalf("does not parse: %+v", whole)
+	}
+	m := whole.Multipath
+	want := Multipath{Name: "mpath0", Dev: "dm-0", WWID: "naa.5001405000e2e001", Group: 1, Written: 227, Verified: 454,
+		Paths: []Path{{"sda", "vmw_pvscsi", true, 1}, {"sdb", "virtio_scsi", true, 2}}}
+	if d := cmp.Diff(want, *m); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	if !whole.MultipathWhole() || whole.MultipathOnStandby() || len(m.Using()) != 1 || m.Using()[0].Dev != "sda" {
+		t.Errorf("whole %v on standby %v using %v", whole.MultipathWhole(), whole.MultipathOnStandby(), m.Using())
+	}
+	for _, tc := range []struct {
+		part             string
+		whole, onStandby bool
+	}{
+		{"mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=2 paths=sda:vmw_pvscsi:F:1,sdb:virtio_scsi:A:2 written=300 verified=600 ioerr=0 bad=0", false, false},
+		{"mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sdb:virtio_scsi:A:1 written=311 verified=622 ioerr=0 bad=0", false, true},
+		{"mpath mpath0 dev=- wwid=- group=0 paths=- written=0 verified=0 ioerr=0 bad=0", false, false},
+		// Both back, but I/O still on the standby's group (before the reload).
+		{"mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=2 paths=sdc:vmw_pvscsi:A:1,sdb:virtio_scsi:A:2 written=400 verified=800 ioerr=0 bad=0", false, false},
+	} {
+		hb, ok := ParseHeartbeat(nic + " | " + tc.part)
+		if !ok {
+			t.Errorf("%q does not parse", tc.part)
+			continue
+		}
+		if hb.MultipathWhole() != tc.whole || hb.MultipathOnStandby() != tc.onStandby {
+			t.Errorf("%q: whole %v on standby %v", tc.part, hb.MultipathWhole(), hb.MultipathOnStandby())
+		}
+	}
+	for _, garbled := range []string{
+		nic + " | mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sda:vmw_pvscsi:A:1,sdb:virtio_s[    9.1] sd 0:0:0:0",
+		nic + " | mpath mpath0 dev=dm-0 wwid=x group=1 paths=sda:vmw_pvscsi:X:1 written=1 verified=1 ioerr=0 bad=0",
+		nic + " | mpath mpath0 dev=- wwid=- group=0 paths=- written=0 verified=0 ioerr=0 bad=0 | eth1 drv=virtio_net state=up master=- role=-",
+	} {
+		if hb, ok := ParseHeartbeat(garbled); ok {
+			t.Errorf("%q parses: %+v", garbled, hb.Multipath)
+		}
+	}
+}
+
+// TestBondGuestXML: the bonded guest has an e1000e and a virtio NIC with one MAC, aliased for
+// unplugging, nothing of net_failover, and its own name, MAC and address.
+func TestBondGuestXML(t *testing.T) {
+	g := BondGuest("/k", "/i", "/s/bond.log")
+	if f := DefaultGuest("/k", "/i", "/s/guest.log"); g.Name == f.Name || g.MAC == f.MAC || g.IP == f.IP {
+		t.Errorf("the bonded guest shares a name, MAC or address with the failover guest: %+v", g)
+	}
+	xml, err := g.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<name>vfo-bond</name>", "vfo.ip=198.51.100.12/24 vfo.gw=198.51.100.254 vfo.bond=1</cmdline>",
+		"<model type='e1000e'/>\n      <rom enabled='no'/>\n      <alias name='ua-pri0'/>",
+		"<model type='virtio'/>\n      <alias name='ua-sby0'/>",
+	} {
+		if !strings.Contains(string(xml), want) {
+			t.Errorf("bonded guest XML lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(xml), "<mac address='52:54:00:5f:00:12'/>"); n != 2 {
+		t.Errorf("%d NICs with the guest's MAC, want 2", n)
+	}
+	for _, unwanted := range []string{"<teaming", "failover_pair_id", "vfo.plain", "<disk"} {
+		if strings.Contains(string(xml), unwanted) {
+			t.Errorf("bonded guest XML has %s:\n%s", unwanted, xml)
+		}
+	}
+}
+
+// TestMultipathGuestXML: two disks on one host block device with one WWN and serial, one on a
+// pvscsi controller of its own, one on virtio-scsi, shareable and uncached (libvirt migrates a
+// shared disk only so), and a plain NIC.
+func TestMultipathGuestXML(t *testing.T) {
+	g := MultipathGuest("/k", "/i", "/s/mpath.log", "/dev/loop7")
+	xml, err := g.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(xml)
+	for _, want := range []string{
+		"<name>vfo-mpath</name>", "vfo.ip=198.51.100.13/24 vfo.gw=198.51.100.254 vfo.plain=1 vfo.mpath=1</cmdline>",
+		"<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>",
+		"<controller type='scsi' index='0' model='virtio-scsi'/>", "<controller type='scsi' index='1' model='vmpvscsi'>\n      <alias name='ua-pvscsi1'/>",
+		"<qemu:device alias='ua-pvscsi1'>\n      <qemu:frontend>\n        <qemu:property name='use_msg' type='unsigned' value='0'/>",
+		"<alias name='ua-hd0'/>\n      <address type='drive' controller='1' bus='0' target='0' unit='0'/>",
+		"<alias name='ua-lun0'/>\n      <address type='drive' controller='0' bus='0' target='0' unit='0'/>",
+		"<mac address='52:54:00:5f:00:13'/>",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("multipath guest XML lacks %q", want)
+		}
+	}
+	for want, n := range map[string]int{
+		"<source dev='/dev/loop7'/>": 2, "<wwn>5001405000e2e001</wwn>": 2, "<serial>vfo-lun0</serial>": 2,
+		"<shareable/>": 2, "cache='none'": 2, "<interface": 1,
+	} {
+		if got := strings.Count(s, want); got != n {
+			t.Errorf("%d of %s, want %d", got, want, n)
+		}
+	}
+	if strings.Contains(s, "<teaming") || strings.Contains(s, "e1000e") {
+		t.Errorf("multipath guest XML is paired:\n%s", s)
+	}
+}
+
+func TestDeviceByAlias(t *testing.T) {
+	live := `<domain type='qemu' id='3'>
+  <name>vfo-bond</name>
+  <devices>
+    <interface type='network'>
+      <mac address='52:54:00:5f:00:12'/>
+      <source network='lan' portid='5b0c' bridge='vfbr0'/>
+      <model type='e1000e'/>
+      <alias name='ua-pri0'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='network'>
+      <alias name='ua-sby0'/>
+    </interface>
+  </devices>
+</domain>
+`
+	dev, ok, err := deviceByAlias([]byte(live), "ua-pri0")
+	if err != nil || !ok {
+		t.Fatalf("%v %v", ok, err)
+	}
+	if !strings.HasPrefix(string(dev), "<interface type='network'>\n      <mac") || !strings.HasSuffix(string(dev), "function='0x0'/>\n    </interface>") {
+		t.Errorf("device %q", dev)
+	}
+	if _, ok, err := deviceByAlias([]byte(live), "ua-hd0"); ok || err != nil {
+		t.Errorf("an absent alias: %v %v", ok, err)
+	}
+}
+
+// TestLoopsUnder finds a stale run's loop devices by their backing files, and no others.
+func TestLoopsUnder(t *testing.T) {
+	sys := t.TempDir()
+	for dev, file := range map[string]string{
+		"loop0": "/work/e2e/out/test-1/lun.img\n",
+		"loop1": "/work/e2e/out/test-10/lun.img (deleted)\n",
+		"loop2": "/var/lib/images/other.img\n",
+	} {
+		dir := filepath.Join(sys, "block", dev, "loop")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "backing_file"), []byte(file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := loopsUnder(sys, "/work/e2e/out/test-1"); !slices.Equal(got, []string{"/dev/loop0"}) {
+		t.Errorf("got %v", got)
+	}
+}
+
+// TestLUN makes a loop device over a sparse file and detaches it (root only).
+func TestLUN(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root")
+	}
+	dir := t.TempDir()
+	l, err := NewLUN(t.Context(), filepath.Join(dir, "lun.img"), 8<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loopsUnder("/sys", dir); !slices.Equal(got, []string{l.Dev}) {
+		t.Errorf("loops under %s: %v, want %s", dir, got, l.Dev)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := loopsUnder("/sys", dir); len(got) != 0 {
+		t.Errorf("still attached: %v", got)
 	}
 }

@@ -23,7 +23,10 @@ const (
 	GuestGW   = "198.51.100.254"
 	GuestIP   = "198.51.100.10"
 	PlainIP   = "198.51.100.11" // the yardstick guest's (YardstickGuest), so it can run beside the failover guest
-	GuestNet  = "/24"
+	// BondIP and MultipathIP are the bonded and the multipath guests' (BondGuest, MultipathGuest).
+	BondIP      = "198.51.100.12"
+	MultipathIP = "198.51.100.13"
+	GuestNet    = "/24"
 
 	hostUUIDA = "6d3f5c0e-0a0a-4a1e-9e2e-00000000000a"
 	hostUUIDB = "6d3f5c0e-0a0a-4a1e-9e2e-00000000000b"

@@ -184,7 +184,8 @@ func StopOnSignal(before func(os.Signal)) {
 }
 
 // SweepStale kills what an earlier, killed run left behind: for every run directory under outRoot
-// whose owner process is gone, the processes still living in that run's host namespaces.
+// whose owner process is gone, the processes still living in that run's host namespaces, and the
+// loop devices over its files (a multipath guest's LUN).
 func SweepStale(outRoot string, logf func(string, ...any)) {
 	runs, err := filepath.Glob(filepath.Join(outRoot, "*", "owner"))
 	if err != nil {
@@ -205,6 +206,14 @@ func SweepStale(outRoot string, logf func(string, ...any)) {
 				logf("sweeping %d processes left by an earlier run in %s", len(pids), runDir)
 			}
 			killAll(pids)
+		}
+		for _, dev := range loopsUnder("/sys", runDir) {
+			if logf != nil {
+				logf("detaching %s, left by an earlier run in %s", dev, runDir)
+			}
+			if err := (&LUN{Dev: dev}).Close(); err != nil && logf != nil {
+				logf("%v", err)
+			}
 		}
 		_ = os.Remove(ownerFile)
 	}

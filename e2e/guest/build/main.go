@@ -1,5 +1,6 @@
 // Command build builds the end-to-end test guest into <module root>/.cache/guest (or -dir) and
-// prints the paths of the kernel and the initramfs.
+// prints the paths of the kernel and the two initramfs files (the default guest's and the guest
+// modes').
 package main
 
 import (
@@ -30,5 +31,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "build-guest:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("kernel %s\ninitrd %s\nversion %s\n", img.Kernel, img.Initrd, img.KernelVersion)
+	fmt.Printf("kernel %s\ninitrd %s\nmodes-initrd %s\nversion %s\n", img.Kernel, img.Initrd, img.ModesInitrd, img.KernelVersion)
 }
