@@ -142,6 +142,19 @@ func printStatus(w io.Writer, st *claims.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
+	if len(st.Parked) > 0 {
+		fmt.Fprintln(w, "parked devices (unplugged by virt-failover; \"virt-failover repair DOMAIN\" plugs back those parked for a migration):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  DOMAIN\tDEVICE\tKIND\tREASON\tPOOL\tSINCE")
+		for _, p := range st.Parked {
+			since := "-"
+			if t, err := time.Parse(time.RFC3339, p.Since); err == nil {
+				since = claims.Age(now.Sub(t))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", p.Domain, p.Alias, p.Kind, p.Reason, dash(p.Pool), since)
+		}
+		tw.Flush()
+	}
 	var other []claims.ClaimStatus
 	for _, c := range st.Claims {
 		if c.Status != ledger.Live || !c.Known {

@@ -222,3 +222,26 @@ func TestOperatorCommandsHaveTheLockDeadline(t *testing.T) {
 		t.Errorf("took %s", d)
 	}
 }
+
+// status lists the devices parked in the guests that run here, with their reasons.
+func TestHostStatusListsParkedDevices(t *testing.T) {
+	dir, l := reapHost(t)
+	doc := `<domstatus state='running'><domain type='kvm'><name>bond-01</name><uuid>6d3f5c0e-0a0a-4a1e-9e2e-0000000000b1</uuid>
+<metadata><vfo:failover xmlns:vfo='http://virt-failover.org/xmlns/domain/1.0'>
+<vfo:pair kind='bond' standby='ua-sby0' primary='ua-pri0' mac='52:54:00:00:00:01' pool='fabric'/>
+<vfo:parked alias='ua-pri0' kind='bond' reason='switch' pool='fabric' since='2026-12-04T05:00:00Z'><vfo:interface type='network'><vfo:alias name='ua-pri0'/></vfo:interface></vfo:parked>
+</vfo:failover></metadata></domain></domstatus>`
+	if err := os.WriteFile(filepath.Join(dir, "run", "bond-01.xml"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Default()
+	pol.State.Dir = l.Dir
+	st, err := HostStatus(pol, filepath.Join(dir, "run"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ParkedStatus{{Domain: "bond-01", Alias: "ua-pri0", Kind: "bond", Reason: "switch", Pool: "fabric", Since: "2026-12-04T05:00:00Z"}}
+	if d := cmp.Diff(want, st.Parked); d != "" {
+		t.Errorf("parked (-want +got):\n%s", d)
+	}
+}

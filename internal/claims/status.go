@@ -30,6 +30,20 @@ type Status struct {
 	Claims   []ClaimStatus `json:"claims"`   // every claim in the ledger
 	Problems []string      `json:"problems"` // pool entries that do not resolve here
 	Warnings []string      `json:"warnings,omitempty"`
+	// Parked are the devices the orchestrator unplugged from guests running here, from their
+	// records (docs/metadata.md#parked).
+	Parked []ParkedStatus `json:"parked"`
+}
+
+// ParkedStatus is a device unplugged from a running guest and why.
+type ParkedStatus struct {
+	Domain string `json:"domain"`
+	Alias  string `json:"alias"`
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"` // migration: to be plugged back; switch: on emulated until switched back
+	Pool   string `json:"pool,omitempty"`
+	Since  string `json:"since,omitempty"`
+	Host   string `json:"claimed_on,omitempty"` // the host whose resource its definition names
 }
 
 // PoolStatus is one pool.
@@ -62,7 +76,7 @@ type ClaimStatus struct {
 
 // HostStatus reads the pools (sysfs), the ledger and libvirt's status files of running domains.
 func HostStatus(pol *policy.Policy, statusDir string, now time.Time) (*Status, error) {
-	st := &Status{Policy: pol.Source, Problems: []string{}, Claims: []ClaimStatus{}, Pools: []PoolStatus{}}
+	st := &Status{Policy: pol.Source, Problems: []string{}, Claims: []ClaimStatus{}, Pools: []PoolStatus{}, Parked: []ParkedStatus{}}
 	ps := policy.ResolvePools(pol, sysfs.FS{Root: pol.Host.SysfsRoot})
 	for _, pr := range ps.Problems {
 		st.Problems = append(st.Problems, pr.String())
@@ -70,6 +84,15 @@ func HostStatus(pol *policy.Policy, statusDir string, now time.Time) (*Status, e
 	running, err := ReadRunning(statusDir)
 	if err != nil {
 		st.Warnings = append(st.Warnings, "libvirt's status files: "+err.Error())
+	}
+	for _, rd := range running {
+		if rd.Domain == nil {
+			continue
+		}
+		for _, pk := range rd.Domain.Parked {
+			st.Parked = append(st.Parked, ParkedStatus{Domain: rd.Name, Alias: pk.Alias, Kind: pk.Kind, Reason: pk.Reason,
+				Pool: pk.Pool, Since: pk.Since, Host: pk.Host})
+		}
 	}
 	used := usageOf(running, "")
 	l := OpenLedger(pol)
