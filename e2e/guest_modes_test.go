@@ -10,13 +10,14 @@ import (
 	"github.com/virt-failover/virt-failover/e2e/harness"
 )
 
-// TestGuestModes proves the two guests that fail over without QEMU's help, on host A: the bonded
-// guest (no net_failover: an e1000e primary standing in for a VF and a virtio NIC in an
-// active-backup bond) and the multipath guest (dm-multipath over a disk on a pvscsi controller,
-// standing in for an assigned HBA's path, and a virtio-scsi path to the same LUN, with a writer
-// that writes and verifies checksummed blocks through the map). Each primary is hot-unplugged
-// with virsh detach-device-alias and attached again with virsh attach-device; the guest must
-// fail over to the standby and take the primary back, with no I/O error and traffic throughout.
+// TestGuestModes proves the two guests that fail over without QEMU's help: the bonded guest (no
+// net_failover: an e1000e primary standing in for a VF and a virtio NIC in an active-backup bond)
+// and the multipath guest (dm-multipath over a disk on a pvscsi controller, standing in for an
+// assigned HBA's path, and a virtio-scsi path to the same LUN, with a writer that writes and
+// verifies checksummed blocks through the map). On A, each primary is hot-unplugged with virsh
+// detach-device-alias and attached again with virsh attach-device: the guest must fail over to
+// the standby and take the primary back, traffic and I/O going on throughout. Then the primary
+// is unplugged again, the guest migrated to B on its standby, and the primary attached on B.
 func TestGuestModes(t *testing.T) {
 	if ok, why := enabled(); !ok {
 		t.Skip(why)
@@ -36,51 +37,173 @@ func wait(ctx context.Context, serial *harness.Serial, mark int, what string, ok
 	return serial.WaitHeartbeat(ctx, mark, what, ok)
 }
 
-// later waits for a heartbeat at least secs guest seconds after hb that satisfies ok.
-func later(ctx context.Context, serial *harness.Serial, hb harness.Heartbeat, secs float64, what string, ok func(harness.Heartbeat) bool) (harness.Heartbeat, error) {
-	return wait(ctx, serial, hb.Index+1, what, func(h harness.Heartbeat) bool {
-		return h.Uptime >= hb.Uptime+secs && ok(h)
-	})
+// modeGuest is a guest whose primary is unplugged and plugged back by someone else.
+type modeGuest struct {
+	g      harness.Guest
+	serial *harness.Serial
+	alias  string // the primary
+	// whole: the primary in use; standby: the primary gone, the standby in use.
+	whole, standby func(harness.Heartbeat) bool
+	// check asserts that the guest worked between two heartbeats of one state (both whole, or
+	// both on the standby); describe sums up a heartbeat for the log.
+	check    func(t *testing.T, a, b harness.Heartbeat, when string)
+	describe func(h harness.Heartbeat) string
 }
 
-// bootMode boots g on A and destroys it when the test ends.
-func (s *suite) bootMode(t *testing.T, g harness.Guest, serial *harness.Serial) harness.Heartbeat {
+// settle waits from heartbeat from on for one in state ok whose probes are answered, then for one
+// 3 s later in the same state, and checks the guest between the two. It returns the later one.
+func (m *modeGuest) settle(t *testing.T, ctx context.Context, from harness.Heartbeat, what string, ok func(harness.Heartbeat) bool) harness.Heartbeat {
 	t.Helper()
-	t.Cleanup(func() {
-		if st, _ := s.pair.A.DomState(s.ctx, g.Name); st != "" {
-			_, _ = s.pair.A.Virsh(s.ctx, "destroy", g.Name)
-		}
-	})
-	start := time.Now()
-	hb, err := s.pair.A.Boot(s.ctx, g, serial)
+	a, err := wait(ctx, m.serial, from.Index, what+", probes answered", harness.Answering(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s booted on a in %.1fs: %s", g.Name, time.Since(start).Seconds(), hb.Summary())
-	return hb
+	b, err := wait(ctx, m.serial, a.Index+1, what+" 3 s later", func(h harness.Heartbeat) bool {
+		return h.Uptime >= a.Uptime+3 && ok(h)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.check(t, a, b, what)
+	return b
 }
 
-// hotplug is one detach or attach of a guest's primary: how long virsh and libvirt took (until
-// the live XML agreed), and when the guest's heartbeat first showed the state expected after it.
-type hotplug struct {
-	took, seen time.Duration
-	hb         harness.Heartbeat
-}
-
-// plug runs step (a detach or an attach) and waits for a heartbeat after it that satisfies ok.
-func plug(t *testing.T, ctx context.Context, serial *harness.Serial, step func() (time.Duration, error), what string, ok func(harness.Heartbeat) bool) hotplug {
+// plug runs step (a detach, an attach or a migration) and waits for the first heartbeat in state
+// ok printed after step began (after it ended, with after: for a state the guest was in before).
+// It returns that heartbeat, how long step took (virsh and libvirt, until the live XML agreed)
+// and how long after step began the heartbeat was seen.
+func (m *modeGuest) plug(t *testing.T, ctx context.Context, step func() (time.Duration, error), after bool, what string, ok func(harness.Heartbeat) bool) (hb harness.Heartbeat, took, seen time.Duration) {
 	t.Helper()
-	mark := serial.Len()
+	mark := m.serial.Len()
 	start := time.Now()
 	took, err := step()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := wait(ctx, serial, mark, what, ok)
+	if after {
+		mark = m.serial.Len()
+	}
+	if hb, err = wait(ctx, m.serial, mark, what, ok); err != nil {
+		t.Fatal(err)
+	}
+	return hb, took, m.serial.SeenAt(hb.Index).Sub(start)
+}
+
+// runMode boots the guest on A and goes through the unplug and re-plug on A, then the unplug on A,
+// the migration to B and the re-plug on B.
+func (s *suite) runMode(t *testing.T, m *modeGuest) {
+	ctx := s.ctx
+	a, b, name := s.pair.A, s.pair.B, m.g.Name
+	t.Cleanup(func() {
+		for _, h := range s.pair.Hosts() {
+			if st, _ := h.DomState(s.ctx, name); st != "" {
+				_, _ = h.Virsh(s.ctx, "destroy", name)
+			}
+		}
+	})
+	start := time.Now()
+	booted, err := a.Boot(ctx, m.g, m.serial)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hotplug{took: took, seen: serial.SeenAt(hb.Index).Sub(start), hb: hb}
+	t.Logf("%s booted on a in %.1fs: %s", name, time.Since(start).Seconds(), booted.Summary())
+	last := m.settle(t, ctx, booted, "whole on a", m.whole)
+	def, err := a.DeviceXML(ctx, name, m.alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		what   string
+		detach bool
+		on     *harness.Host
+		ok     func(harness.Heartbeat) bool
+	}{
+		{"on the standby on a", true, a, m.standby},
+		{"whole again on a", false, a, m.whole},
+		{"on the standby on a before the migration", true, a, m.standby},
+		{"on the standby on b", false, nil, m.standby}, // the migration
+		{"whole on b", false, b, m.whole},
+	} {
+		var act func() (time.Duration, error)
+		var verb string
+		switch {
+		case step.on == nil:
+			verb = "migrated a->b"
+			act = func() (time.Duration, error) {
+				start := time.Now()
+				out, err := a.Migrate(ctx, name, b)
+				if err != nil {
+					return 0, fmt.Errorf("migrating %s a->b: %v: %s", name, err, out)
+				}
+				return time.Since(start), nil
+			}
+		case step.detach:
+			verb = "detached on " + step.on.Name
+			act = func() (time.Duration, error) { return step.on.DetachAlias(ctx, name, m.alias) }
+		default:
+			verb = "attached on " + step.on.Name
+			act = func() (time.Duration, error) { return step.on.AttachDevice(ctx, name, m.alias, def) }
+		}
+		hb, took, seen := m.plug(t, ctx, act, step.on == nil, step.what, step.ok)
+		settled := m.settle(t, ctx, hb, step.what, step.ok)
+		t.Logf("%s %s in %.2fs; %s %.1fs after it began; %d probes lost; %s", m.alias, verb, took.Seconds(),
+			step.what, seen.Seconds(), settled.Lost-last.Lost, m.describe(settled))
+		last = settled
+	}
+	if c := m.serial.Crash(0); c != nil {
+		t.Error(c)
+	}
+}
+
+func (s *suite) testBond(t *testing.T) {
+	serial := harness.NewSerial(filepath.Join(s.run, "serial", "bond.log"))
+	s.runMode(t, &modeGuest{
+		g:       harness.BondGuest(s.img.Kernel, s.img.ModesInitrd, serial.Path),
+		serial:  serial,
+		alias:   harness.BondPrimary,
+		whole:   harness.Heartbeat.BondWhole,
+		standby: harness.Heartbeat.BondOnStandby,
+		check: func(t *testing.T, a, b harness.Heartbeat, when string) {
+			t.Helper()
+			pri, hasPrimary := b.BondPrimary()
+			sby, _ := b.BondStandby()
+			if hasPrimary {
+				checkCarried(t, a, b, pri.Name, sby.Name, when)
+			} else {
+				checkCarried(t, a, b, sby.Name, "", when)
+			}
+		},
+		describe: func(h harness.Heartbeat) string {
+			bond, _ := h.Bond()
+			return fmt.Sprintf("bond active %s, slaves %v", bond.Active, bond.Slaves)
+		},
+	})
+}
+
+func (s *suite) testMultipath(t *testing.T) {
+	lun, err := harness.NewLUN(s.ctx, filepath.Join(s.run, "lun.img"), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lun.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("LUN: %s over %s", lun.Dev, lun.File)
+	serial := harness.NewSerial(filepath.Join(s.run, "serial", "mpath.log"))
+	s.runMode(t, &modeGuest{
+		g:       harness.MultipathGuest(s.img.Kernel, s.img.ModesInitrd, serial.Path, lun.Dev),
+		serial:  serial,
+		alias:   harness.LUNPrimary,
+		whole:   harness.Heartbeat.MultipathWhole,
+		standby: harness.Heartbeat.MultipathOnStandby,
+		check:   progressed,
+		describe: func(h harness.Heartbeat) string {
+			m := h.Multipath
+			return fmt.Sprintf("I/O on %v, %s", m.Using(), multipathCounts(m))
+		},
+	})
 }
 
 // txDelta is how many packets the NIC called name sent between two heartbeats (-1: it is not in
@@ -104,9 +227,9 @@ func txDelta(a, b harness.Heartbeat, name string) int64 {
 }
 
 // checkCarried fails unless the NIC carrying is the one that sent the probes between a and b and
-// idle sent nothing (active-backup: the backup slave does not transmit). A probe is counted when
-// it ends, its packet when it is sent, so the counts differ by the probes in flight at a and b:
-// carrying must have sent at least half as many packets as probes ended.
+// idle sent nothing (active-backup: the backup slave does not transmit), and no probe was lost. A
+// probe is counted when it ends, its packet when it is sent, so the counts differ by the probes in
+// flight at a and b: carrying must have sent at least half as many packets as probes ended.
 func checkCarried(t *testing.T, a, b harness.Heartbeat, carrying, idle, when string) {
 	t.Helper()
 	probes := int64((b.Recv + b.Lost) - (a.Recv + a.Lost))
@@ -121,68 +244,6 @@ func checkCarried(t *testing.T, a, b harness.Heartbeat, carrying, idle, when str
 	}
 	if lost := b.Lost - a.Lost; lost != 0 {
 		t.Errorf("%s: %d of %d probes lost", when, lost, probes)
-	}
-}
-
-func (s *suite) testBond(t *testing.T) {
-	ctx := s.ctx
-	h := s.pair.A
-	serial := harness.NewSerial(filepath.Join(s.run, "serial", "bond.log"))
-	g := harness.BondGuest(s.img.Kernel, s.img.ModesInitrd, serial.Path)
-	s.bootMode(t, g, serial)
-
-	// Whole: both NICs under the bond, the primary active and carrying the traffic.
-	before, err := wait(ctx, serial, serial.Len(), "bond whole with probes answered", harness.Answering(harness.Heartbeat.BondWhole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pri, _ := before.BondPrimary()
-	sby, _ := before.BondStandby()
-	steady, err := later(ctx, serial, before, 3, "bond whole 3 s later", harness.Heartbeat.BondWhole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkCarried(t, before, steady, pri.Name, sby.Name, "whole")
-
-	// Unplug the primary: the bond fails over to the virtio NIC and the probes go on through it.
-	def, err := h.DeviceXML(ctx, g.Name, harness.BondPrimary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unplug := plug(t, ctx, serial, func() (time.Duration, error) { return h.DetachAlias(ctx, g.Name, harness.BondPrimary) },
-		"bond on the virtio NIC alone", harness.Heartbeat.BondOnStandby)
-	answering, err := wait(ctx, serial, unplug.hb.Index, "probes answered through the virtio NIC", harness.Answering(harness.Heartbeat.BondOnStandby))
-	if err != nil {
-		t.Fatal(err)
-	}
-	standbyOnly, err := later(ctx, serial, answering, 3, "bond on the virtio NIC 3 s later", harness.Heartbeat.BondOnStandby)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkCarried(t, answering, standbyOnly, sby.Name, "", "on the virtio NIC")
-	lostUnplug := answering.Lost - steady.Lost
-	t.Logf("bond: %s detached in %.2fs; the guest ran on %s alone %.1fs after the detach; %d probes lost until answered again",
-		harness.BondPrimary, unplug.took.Seconds(), sby.Name, unplug.seen.Seconds(), lostUnplug)
-
-	// Plug it back: enslaved again (under whatever name it gets), the primary and active once its
-	// link is up.
-	replug := plug(t, ctx, serial, func() (time.Duration, error) { return h.AttachDevice(ctx, g.Name, harness.BondPrimary, def) },
-		"both NICs back under the bond, the primary active", harness.Heartbeat.BondWhole)
-	answering, err = wait(ctx, serial, replug.hb.Index, "probes answered through the primary again", harness.Answering(harness.Heartbeat.BondWhole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := later(ctx, serial, answering, 3, "bond whole 3 s later", harness.Heartbeat.BondWhole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pri2, _ := end.BondPrimary()
-	checkCarried(t, answering, end, pri2.Name, sby.Name, "whole again")
-	t.Logf("bond: %s attached in %.2fs; both NICs under the bond, %s (was %s) primary and active %.1fs after the attach; %d probes lost until answered again",
-		harness.BondPrimary, replug.took.Seconds(), pri2.Name, pri.Name, replug.seen.Seconds(), answering.Lost-standbyOnly.Lost)
-	t.Logf("bond: %d of %d probes lost from the unplug to the end", end.Lost-steady.Lost, (end.Recv+end.Lost)-(steady.Recv+steady.Lost))
-	if c := serial.Crash(0); c != nil {
-		t.Error(c)
 	}
 }
 
@@ -201,63 +262,4 @@ func progressed(t *testing.T, a, b harness.Heartbeat, when string) {
 
 func multipathCounts(m *harness.Multipath) string {
 	return fmt.Sprintf("written %d, verified %d, I/O errors %d, bad blocks %d", m.Written, m.Verified, m.IOErrors, m.Bad)
-}
-
-func (s *suite) testMultipath(t *testing.T) {
-	ctx := s.ctx
-	h := s.pair.A
-	lun, err := harness.NewLUN(ctx, filepath.Join(s.run, "lun.img"), 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lun.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	t.Logf("LUN: %s over %s", lun.Dev, lun.File)
-	serial := harness.NewSerial(filepath.Join(s.run, "serial", "mpath.log"))
-	g := harness.MultipathGuest(s.img.Kernel, s.img.ModesInitrd, serial.Path, lun.Dev)
-	booted := s.bootMode(t, g, serial)
-	whole := harness.Heartbeat.MultipathWhole
-
-	before, err := later(ctx, serial, booted, 3, "both paths, writer going", whole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	progressed(t, booted, before, "both paths")
-	if u := before.Multipath.Using(); len(u) != 1 || u[0].HBA == "virtio_scsi" {
-		t.Errorf("I/O goes through %v, want the pvscsi path", u)
-	}
-
-	// Unplug the assigned leg: the map drops it and the writer goes on through virtio-scsi.
-	def, err := h.DeviceXML(ctx, g.Name, harness.LUNPrimary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unplug := plug(t, ctx, serial, func() (time.Duration, error) { return h.DetachAlias(ctx, g.Name, harness.LUNPrimary) },
-		"the map on the virtio-scsi path alone", harness.Heartbeat.MultipathOnStandby)
-	standbyOnly, err := later(ctx, serial, unplug.hb, 3, "the map on the virtio-scsi path 3 s later", harness.Heartbeat.MultipathOnStandby)
-	if err != nil {
-		t.Fatal(err)
-	}
-	progressed(t, before, unplug.hb, "through the unplug")
-	progressed(t, unplug.hb, standbyOnly, "on the virtio-scsi path")
-	t.Logf("multipath: %s detached in %.2fs; the map ran on %s alone %.1fs after the detach; %s",
-		harness.LUNPrimary, unplug.took.Seconds(), standbyOnly.Multipath.Paths[0].Dev, unplug.seen.Seconds(), multipathCounts(standbyOnly.Multipath))
-
-	// Plug it back: the map takes the new disk and I/O returns to it.
-	replug := plug(t, ctx, serial, func() (time.Duration, error) { return h.AttachDevice(ctx, g.Name, harness.LUNPrimary, def) },
-		"both paths active again, I/O on the pvscsi path", whole)
-	end, err := later(ctx, serial, replug.hb, 3, "both paths 3 s later", whole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	progressed(t, standbyOnly, replug.hb, "through the re-plug")
-	progressed(t, replug.hb, end, "both paths again")
-	t.Logf("multipath: %s attached in %.2fs; both paths active, I/O on %s, %.1fs after the attach; %s",
-		harness.LUNPrimary, replug.took.Seconds(), end.Multipath.Using()[0].Dev, replug.seen.Seconds(), multipathCounts(end.Multipath))
-	if c := serial.Crash(0); c != nil {
-		t.Error(c)
-	}
 }

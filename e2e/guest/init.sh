@@ -127,6 +127,7 @@ bond_setup() {
 	echo always >$b/primary_reselect
 	ip link set bond0 up
 	bond_enslave
+	return 0 # a NIC that would not enslave is tried again by bond_watch
 }
 
 # bond_enslave enslaves every NIC not under the bond yet (a slave must be down to be enslaved);
