@@ -234,7 +234,37 @@ func (g *guest) replug(ctx context.Context, want func(*policy.Parked) bool, time
 		}
 		done = append(done, pk.Alias)
 	}
+	if err := g.sweep(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return done, errors.Join(errs...)
+}
+
+// sweep drops the records of parked devices that are in the live definition (plugged back by
+// someone whose own unpark raced with another's read-modify-write of the metadata), until none is
+// left or a few passes fail to change anything.
+func (g *guest) sweep(ctx context.Context) error {
+	for range 3 {
+		dom, err := g.live(ctx)
+		if err != nil {
+			return err
+		}
+		var stale []string
+		for _, pk := range dom.Parked {
+			if len(dom.Aliases[pk.Alias]) > 0 {
+				stale = append(stale, pk.Alias)
+			}
+		}
+		if len(stale) == 0 {
+			return nil
+		}
+		for _, alias := range stale {
+			if err := g.unpark(ctx, alias); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -281,3 +281,31 @@ func TestReplugOfAGoneDomainEnds(t *testing.T) {
 		t.Fatalf("%v %+v", err, res)
 	}
 }
+
+// Two plug-backs at once (the orchestrator and the hook's worker) of a guest with two parked
+// devices: every device back once and no record left, although each one's metadata update may
+// be built from a read the other has already changed.
+func TestConcurrentPlugBacksLeaveNoRecord(t *testing.T) {
+	p := newPair(t, "team.xml", "vfo-team")
+	ctx := context.Background()
+	g := &guest{h: p.ca, name: "vfo-team", logf: t.Logf, now: time.Now}
+	for _, d := range []Device{{Alias: "ua-pri0", Kind: policy.KindNetPair}, {Alias: "ua-gpu0", Kind: policy.KindDetachPair}} {
+		if err := g.park(ctx, d, policy.ParkedForMigration, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := Repair(ctx, SwitchOptions{Domain: "vfo-team", Host: p.ca, ReplugTimeout: time.Second})
+			done <- err
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Log(err) // the loser of a race may fail its attach; the state below is what counts
+		}
+	}
+	hasAll(t, "a live", p.a.LiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
+	hasAll(t, "a config", p.a.InactiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
+}

@@ -185,6 +185,9 @@ func plugBack(ctx context.Context, o SwitchOptions, want func(*policy.Parked) bo
 		}
 		res.Plugged = append(res.Plugged, pk.Alias)
 	}
+	if err := g.sweep(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return res, errors.Join(errs...)
 }
 
