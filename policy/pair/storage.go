@@ -114,7 +114,7 @@ func (p *planner) pairStorage(stores []*storePrimary, recs *records) error {
 			}
 			changes = append(changes, "alias "+priAlias)
 		}
-		disk := p.findLUNDisk(priAlias, s.lun, recs)
+		disk := p.findLUNDisk(priAlias, s.lun, "", recs)
 		var sbyAlias string
 		if disk != nil {
 			p.claimed[disk] = true
@@ -168,15 +168,22 @@ func (p *planner) pairStorage(stores []*storePrimary, recs *records) error {
 }
 
 // findLUNDisk returns the disk that is already the virtio path of a storage primary: the one its
-// record names, else a <disk device='lun'> on the same LUN.
-func (p *planner) findLUNDisk(priAlias, lun string, recs *records) *xmlxform.Element {
+// record names, else a <disk device='lun'> on the same LUN, else (wwn, for a stand-in: its <wwn>)
+// a <disk device='disk'> on the same LUN with that WWN, the path pairStandIn makes.
+func (p *planner) findLUNDisk(priAlias, lun, wwn string, recs *records) *xmlxform.Element {
 	if rec := recs.byPrimary[priAlias]; rec != nil && policy.AttrOf(rec, "kind") == KindStorage {
 		if owners := p.dom.Aliases[policy.AttrOf(rec, "standby")]; len(owners) == 1 && owners[0].Name.Local == "disk" && !p.claimed[owners[0]] {
 			return owners[0]
 		}
 	}
 	for _, d := range p.devicesNamed("disk") {
-		if dev, _ := d.Attr("device"); dev == "lun" && policy.AttrOf(d.Child("source"), "dev") == lun && !p.claimed[d] {
+		if policy.AttrOf(d.Child("source"), "dev") != lun || p.claimed[d] {
+			continue
+		}
+		switch dev, _ := d.Attr("device"); {
+		case dev == "lun":
+			return d
+		case dev == "disk" && wwn != "" && d.Child("wwn") != nil && strings.TrimSpace(d.Child("wwn").Text(p.doc)) == wwn:
 			return d
 		}
 	}
@@ -190,7 +197,7 @@ func (p *planner) findLUNDisk(priAlias, lun string, recs *records) *xmlxform.Ele
 func (p *planner) pairStandIn(s *storePrimary, recs *records, scsi **scsiState, own map[int]bool) error {
 	label := "disk " + s.standIn + " (emulated stand-in)"
 	var changes []string
-	disk := p.findLUNDisk(s.standIn, s.lun, recs)
+	disk := p.findLUNDisk(s.standIn, s.lun, strings.TrimSpace(s.el.Child("wwn").Text(p.doc)), recs)
 	var sbyAlias string
 	if disk != nil {
 		p.claimed[disk] = true
