@@ -125,3 +125,27 @@ func TestParseStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestFailbackGroup: a map left on the standby group while the assigned leg is active again goes
+// back to the first group; one on the best group it has, or without an active path in a better
+// one, stays.
+func TestFailbackGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         int
+	}{
+		{"leg-reinstated-standby-in-use", "2 1 0 0 2 2 E 0 1 0 8:0 A 0 A 0 1 0 8:16 A 0", 1},
+		{"leg-reinstated-switch-pending", "2 1 0 0 2 1 E 0 1 0 8:0 A 0 A 0 1 0 8:16 A 0", 0},
+		{"leg-failed-standby-in-use", "2 1 0 0 2 2 E 0 1 0 8:0 F 3 A 0 1 0 8:16 A 0", 0},
+		{"both-paths-first-group-in-use", "2 1 0 0 2 1 A 0 1 0 8:0 A 0 E 0 1 0 8:16 A 0", 0},
+		{"no-active-path", "2 1 0 0 2 2 E 0 1 0 8:0 F 1 A 0 1 0 8:16 F 1", 0},
+	} {
+		st, err := parseStatus(tc.status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := failbackGroup(st); got != tc.want {
+			t.Errorf("%s: failbackGroup = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

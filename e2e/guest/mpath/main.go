@@ -6,7 +6,8 @@
 // guest is dropped, one that comes back is added, a failed one whose disk still answers is
 // reinstated, one whose disk stopped answering is removed from the guest (its hot-unplug notice
 // went missing), and the SCSI address where a path was is rescanned while it is empty (for a
-// hot-plug notice that went missing). A writer writes checksummed blocks through the map and reads them back. The state
+// hot-plug notice that went missing). Once the first group has an active path again, I/O goes
+// back to it (multipathd's "failback immediate"). A writer writes checksummed blocks through the map and reads them back. The state
 // goes to a status file the guest's heartbeat copies (e2e/guest/init.sh, mode vfo.mpath=1):
 //
 //	mpath mpath0 dev=dm-0 wwid=naa.5001405000e2e001 group=1 paths=sda:vmw_pvscsi:A:1,sdb:virtio_scsi:A:2 written=120 verified=238 ioerr=0 bad=0
@@ -230,8 +231,34 @@ func (m *mpath) check(sectors uint64) {
 		changed = m.checkPath(p) || changed
 	}
 	if changed {
+		if st, err = m.readStatus(); err != nil {
+			return
+		}
+	}
+	if g := failbackGroup(st); g != 0 {
+		if err := m.message(fmt.Sprintf("switch_group %d", g)); err != nil {
+			logf("switch to group %d: %v", g, err)
+			return
+		}
+		logf("failback: group %d has an active path again, I/O goes there", g)
 		_, _ = m.readStatus()
 	}
+}
+
+// failbackGroup is the group the map should switch to, as multipathd's "failback immediate" has
+// it: the first group with an active path when the map uses (or is to use) a later one; 0 for
+// none. The kernel leaves a map on the group it went to when a path of a better group fails,
+// also once that path is reinstated: only a new table or switch_group brings it back.
+func failbackGroup(st mapStatus) int {
+	for gi, g := range st.Groups {
+		if slices.ContainsFunc(g, func(p pathStatus) bool { return p.Active }) {
+			if gi+1 < st.Group {
+				return gi + 1
+			}
+			return 0
+		}
+	}
+	return 0
 }
 
 // checkPath probes one path of the table whose disk is present, as multipathd's path checker
