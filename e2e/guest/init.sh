@@ -52,6 +52,7 @@ gw=
 plain=
 bond=
 mpath=
+noeject=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vfo.ip=*) ip=${arg#vfo.ip=} ;;
@@ -59,6 +60,7 @@ for arg in $(cat /proc/cmdline); do
 	vfo.plain=1) plain=1 ;;
 	vfo.bond=1) bond=1 ;;
 	vfo.mpath=1) mpath=1 ;;
+	vfo.noeject=1) noeject=1 ;;
 	esac
 done
 
@@ -184,6 +186,31 @@ else
 	echo "VFO: $master ip=$ip gw=$gw"
 fi
 ip link set lo up
+
+# vfo.noeject=1: a guest that never completes a hot-unplug. QEMU's q35 signals PCI hotplug
+# through ACPI: general-purpose event 1 (\_GPE._E01) makes the guest's acpiphp look at the slots,
+# and an eject request there makes it remove the device and call _EJ0. The failover primary
+# itself arrives by hotplug (QEMU plugs it once the guest acks the standby feature), so hotplug
+# cannot be off from boot (acpiphp.disable=1 leaves the guest without its primary): once a NIC
+# that is not virtio has a master, the guest disables that event (kernel.org,
+# Documentation/ABI/testing/sysfs-firmware-acpi), and every later request goes unanswered.
+noeject_watch() {
+	while :; do
+		for d in /sys/class/net/*; do
+			[ -e "$d/master" ] && [ -e "$d/device/driver" ] || continue
+			[ "$(basename "$(readlink "$d/device/driver")")" = virtio_net ] && continue
+			if echo disable >/sys/firmware/acpi/interrupts/gpe01; then
+				echo "VFO: ${d##*/} enslaved; ACPI GPE 01 (PCI hotplug) disabled: $(cat /sys/firmware/acpi/interrupts/gpe01)"
+			else
+				echo "VFO: could not disable ACPI GPE 01"
+			fi
+			for g in /sys/firmware/acpi/interrupts/gpe0?; do echo "VFO: ${g##*/} $(cat "$g")"; done
+			return
+		done
+		usleep 200000
+	done
+}
+[ -n "$noeject" ] && { noeject_watch & }
 
 # Probes: one ping process every 0.5 s, so a lost probe does not delay the next one.
 # Counters are file sizes: one byte per probe sent; one per probe done, y if answered, n if not
