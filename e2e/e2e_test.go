@@ -84,15 +84,7 @@ func TestFailoverMigration(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	rounds := 1
-	if v := os.Getenv("VF_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("VF_ROUNDS=%q: want a positive number", v)
-		}
-		rounds = n
-	}
-	for r := 1; r <= rounds; r++ {
+	for r := 1; r <= roundTrips(t); r++ {
 		t.Run(fmt.Sprintf("round-trip-%d", r), s.testRoundTrip)
 	}
 	t.Run("rewrite-networks", s.testRewrite)
@@ -100,6 +92,20 @@ func TestFailoverMigration(t *testing.T) {
 	t.Run("daemon-restart-reconnect", s.testReconnect)
 	t.Run("plain-virtio-yardstick", s.testPlain)
 	s.summary(t)
+}
+
+// roundTrips is VF_ROUNDS, the number of A->B->A round trips a test makes of a guest (default 1).
+func roundTrips(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("VF_ROUNDS")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("VF_ROUNDS=%q: want a positive number", v)
+	}
+	return n
 }
 
 func setup(t *testing.T) *suite {

@@ -27,7 +27,8 @@ import (
 //   - unplug-timeout: a failover guest that never completes the unplug (vfo.noeject=1): migrate
 //     --unplug-timeout 5s aborts, exits 1, and the guest stays on A with its primary;
 //   - yardstick and bond: the plain-virtio guest and the bonded guest (its primary parked and
-//     plugged back by the orchestrator) migrated A->B->A like the teaming guest, so that the
+//     plugged back by the orchestrator) migrated A->B->A like the teaming guest (VF_ROUNDS round
+//     trips each), so that the
 //     probes each loses per migration and the time each takes to have its primary back after the
 //     migration stand side by side (the figures table at the end).
 func TestOrchestrateGuests(t *testing.T) {
@@ -310,7 +311,7 @@ func (s *measuredSuite) testTeaming(t *testing.T) {
 		t.Errorf("want a plan with ua-pri0 as QEMU's and nothing to park:\n%s", dry)
 	}
 	from, to := s.pair.A, s.pair.B
-	for range 2 {
+	for range 2 * roundTrips(t) {
 		m := s.migrate(t, g.Name, from, to, serial, ready)
 		s.checkMigrated(t, m, nil, "ua-pri0", "ua-sby0")
 		rep := m.Report
@@ -421,7 +422,7 @@ func (s *measuredSuite) testYardstick(t *testing.T) {
 	what, ready := g.Ready()
 	s.start(t, g.Name, def, serial, what, ready)
 	from, to := s.pair.A, s.pair.B
-	for range 2 {
+	for range 2 * roundTrips(t) {
 		m := s.migrate(t, g.Name, from, to, serial, ready)
 		s.checkMigrated(t, m, nil)
 		s.rows = append(s.rows, measuredRow{kindPlain, m})
@@ -440,7 +441,7 @@ func (s *measuredSuite) testBondFigures(t *testing.T) {
 	what, ready := g.Ready()
 	s.start(t, g.Name, def, serial, what, ready)
 	from, to := s.pair.A, s.pair.B
-	for range 2 {
+	for range 2 * roundTrips(t) {
 		m := s.migrate(t, g.Name, from, to, serial, ready)
 		s.checkMigrated(t, m, []string{harness.BondPrimary}, harness.BondPrimary, harness.BondStandby)
 		s.rows = append(s.rows, measuredRow{kindBond, m})
