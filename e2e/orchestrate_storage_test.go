@@ -469,9 +469,9 @@ func (s *measuredSuite) figures(t *testing.T) {
 	b.WriteString("| guest | migration | `migrate` | wait-unplug | downtime | plugged by | resumed -> plugged | resumed -> back | negotiated -> back | e1000e link-up | probes lost |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	type sums struct {
-		n, nNeg              int
-		lost, probes         float64
-		back, negBack, plugd time.Duration
+		n, nNeg       int
+		lost, probes  float64
+		back, negBack time.Duration
 	}
 	by := map[string]*sums{}
 	var kinds []string
