@@ -137,6 +137,20 @@ func (s *measuredSuite) migrate(t *testing.T, dom string, from, to *harness.Host
 	return m
 }
 
+// migrations migrates the guest g (running on A) n times between the hosts, A->B first, checks
+// each with check and adds it to the figures as kind.
+func (s *measuredSuite) migrations(t *testing.T, g harness.Guest, serial *harness.Serial, n int, kind string, check func(*harness.OrchestratedMigration)) {
+	t.Helper()
+	_, ready := g.Ready()
+	from, to := s.pair.A, s.pair.B
+	for range n {
+		m := s.migrate(t, g.Name, from, to, serial, ready)
+		check(m)
+		s.rows = append(s.rows, measuredRow{kind, m})
+		from, to = to, from
+	}
+}
+
 // phaseLine is a report's outcome and phases in one line.
 func phaseLine(rep *orchestrate.Report) string {
 	if rep == nil {
@@ -235,14 +249,10 @@ func (s *measuredSuite) testStorage(t *testing.T) {
 	}
 	what, ready := g.Ready()
 	s.start(t, g.Name, def, serial, what, ready)
-	from, to := s.pair.A, s.pair.B
-	for range 2 {
-		m := s.migrate(t, g.Name, from, to, serial, ready)
+	s.migrations(t, g, serial, 2, kindStorage, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, []string{harness.LUNPrimary}, harness.LUNPrimary, harness.LUNStandby)
 		checkWriter(t, m)
-		s.rows = append(s.rows, measuredRow{kindStorage, m})
-		from, to = to, from
-	}
+	})
 }
 
 // checkWriter fails unless the writer went on through the migration without an I/O error or a bad
@@ -310,9 +320,7 @@ func (s *measuredSuite) testTeaming(t *testing.T) {
 	if dry.Code != 0 || !qemuPlanRE.MatchString(dry.Stdout) || parkPlanRE.MatchString(dry.Stdout) || !strings.Contains(dry.Stdout, "planned") {
 		t.Errorf("want a plan with ua-pri0 as QEMU's and nothing to park:\n%s", dry)
 	}
-	from, to := s.pair.A, s.pair.B
-	for range 2 * roundTrips(t) {
-		m := s.migrate(t, g.Name, from, to, serial, ready)
+	s.migrations(t, g, serial, 2*roundTrips(t), kindTeaming, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, nil, "ua-pri0", "ua-sby0")
 		rep := m.Report
 		if !slices.Equal(rep.Unplugged, []string{"ua-pri0"}) || !slices.Equal(rep.Negotiated, []string{"ua-sby0"}) {
@@ -328,9 +336,7 @@ func (s *measuredSuite) testTeaming(t *testing.T) {
 		if m.Negotiated.IsZero() {
 			t.Errorf("%s: %s's QEMU sent no FAILOVER_NEGOTIATED", m.Direction(), m.To.Name)
 		}
-		s.rows = append(s.rows, measuredRow{kindTeaming, m})
-		from, to = to, from
-	}
+	})
 }
 
 // noEjectRE is the guest's line once it ignores hotplug requests (init.sh, vfo.noeject=1).
@@ -421,13 +427,9 @@ func (s *measuredSuite) testYardstick(t *testing.T) {
 	}
 	what, ready := g.Ready()
 	s.start(t, g.Name, def, serial, what, ready)
-	from, to := s.pair.A, s.pair.B
-	for range 2 * roundTrips(t) {
-		m := s.migrate(t, g.Name, from, to, serial, ready)
+	s.migrations(t, g, serial, 2*roundTrips(t), kindPlain, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, nil)
-		s.rows = append(s.rows, measuredRow{kindPlain, m})
-		from, to = to, from
-	}
+	})
 }
 
 // testBondFigures migrates the bonded guest, whose primary the orchestrator parks and plugs back.
@@ -440,13 +442,9 @@ func (s *measuredSuite) testBondFigures(t *testing.T) {
 	}
 	what, ready := g.Ready()
 	s.start(t, g.Name, def, serial, what, ready)
-	from, to := s.pair.A, s.pair.B
-	for range 2 * roundTrips(t) {
-		m := s.migrate(t, g.Name, from, to, serial, ready)
+	s.migrations(t, g, serial, 2*roundTrips(t), kindBond, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, []string{harness.BondPrimary}, harness.BondPrimary, harness.BondStandby)
-		s.rows = append(s.rows, measuredRow{kindBond, m})
-		from, to = to, from
-	}
+	})
 }
 
 // figures logs the table of every migration and the means of each kind against the goals:
