@@ -214,12 +214,58 @@ type OrchestratedMigration struct {
 	// LinkUp is how long the emulated e1000e primary took on the destination from its driver's
 	// probe to "NIC Link is Up", by the guest's kernel timestamps (0: not seen).
 	LinkUp time.Duration
+	// Carrying is when the guest's kernel logged the primary carrying its traffic again (the last
+	// line matching the carrying pattern between Before and After), as host time: the kernel's
+	// timestamp mapped through the heartbeats read after the guest resumed (zero: no pattern, or
+	// no such line). It has the guest clock's resolution, not the heartbeat's second.
+	Carrying time.Time
 }
 
+// The kernel lines of a guest whose primary carries its traffic again, for MigrateOrchestrated:
+// the failover guest's e1000e has its link (net_failover sends through a registered primary that
+// has one), the bonded guest's bond made a slave active (the last one a migration makes is the
+// primary plugged back).
 var (
-	e1000eProbeRE  = regexp.MustCompile(`\[\s*([0-9.]+)\] e1000e \S+ \S+ \(uninitialized\): registered PHC clock`)
-	e1000eLinkUpRE = regexp.MustCompile(`\[\s*([0-9.]+)\] e1000e \S+ \S+: NIC Link is Up`)
+	FailoverCarryingRE = regexp.MustCompile(`\[\s*([0-9.]+)\] e1000e \S+ \S+: NIC Link is Up`)
+	BondCarryingRE     = regexp.MustCompile(`\[\s*([0-9.]+)\] bond0: \(slave \S+\): making interface the new active one`)
 )
+
+// lastStamp is the kernel timestamp (seconds of guest uptime) of the last line re matches in
+// lines; false if none does.
+func lastStamp(lines []string, re *regexp.Regexp) (float64, bool) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if m := re.FindStringSubmatch(lines[i]); m != nil {
+			if t, err := strconv.ParseFloat(m[1], 64); err == nil {
+				return t, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// guestToHost maps the guest's uptime to host time by the heartbeats of hbs the harness read at or
+// after since: a heartbeat is read at least as late as it was printed (0.1 s at most later while
+// KeepReading runs), so the smallest difference between when it was read and the uptime it
+// printed is the offset. Only heartbeats after the guest resumed on the destination count: its
+// clock stood still while it was paused.
+func guestToHost(serial *Serial, hbs []Heartbeat, since time.Time) (func(float64) time.Time, bool) {
+	var off time.Duration
+	found := false
+	for _, h := range hbs {
+		at := serial.SeenAt(h.Index)
+		if at.Before(since) {
+			continue
+		}
+		d := at.Sub(time.Unix(0, 0)) - time.Duration(h.Uptime*float64(time.Second))
+		if !found || d < off {
+			off, found = d, true
+		}
+	}
+	return func(up float64) time.Time { return time.Unix(0, 0).Add(off + time.Duration(up*float64(time.Second))) }, found
+}
+
+// e1000eProbeRE is the e1000e driver's line as it probes a NIC.
+var e1000eProbeRE = regexp.MustCompile(`\[\s*([0-9.]+)\] e1000e \S+ \S+ \(uninitialized\): registered PHC clock`)
 
 // linkUp is the guest time from the last e1000e probe to the NIC's link up after it, in lines.
 func linkUp(lines []string) time.Duration {
@@ -228,7 +274,7 @@ func linkUp(lines []string) time.Duration {
 		if m := e1000eProbeRE.FindStringSubmatch(l); m != nil {
 			probe, _ = strconv.ParseFloat(m[1], 64)
 			up = 0
-		} else if m := e1000eLinkUpRE.FindStringSubmatch(l); m != nil && probe > 0 && up == 0 {
+		} else if m := FailoverCarryingRE.FindStringSubmatch(l); m != nil && probe > 0 && up == 0 {
 			up, _ = strconv.ParseFloat(m[1], 64)
 		}
 	}
@@ -262,10 +308,12 @@ func (m *OrchestratedMigration) Phase(name string) (time.Duration, bool) {
 // MigrateOrchestrated runs "virt-failover migrate DOM DEST --json" (bin, with MigrateArgs and
 // extra) from the host from to the host to, and observes it: it waits for a ready heartbeat with
 // probes answered first, reads the serial log throughout, and after a migration waits for the
-// guest to be ready again on the destination and SettleTime more. A failed command is not an
+// guest to be ready again on the destination and SettleTime more. carrying (nil: none) is the
+// guest's kernel line saying its primary carries its traffic again (FailoverCarryingRE,
+// BondCarryingRE). A failed command is not an
 // error here (Run.Code); the error is for what kept the harness from observing, a guest that
 // does not get ready again included (the result is filled in as far as it got).
-func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, serial *Serial, ready func(Heartbeat) bool, extra ...string) (*OrchestratedMigration, error) {
+func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, serial *Serial, ready func(Heartbeat) bool, carrying *regexp.Regexp, extra ...string) (*OrchestratedMigration, error) {
 	m := &OrchestratedMigration{Domain: dom, From: from, To: to}
 	srcLog0, dstLog0 := FileSize(from.DaemonLogPath()), FileSize(to.DaemonLogPath())
 	dstHook0, _ := to.HookLog()
@@ -331,7 +379,15 @@ func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, s
 	}
 	m.Lost = m.After.Lost - m.Before.Lost
 	m.Heartbeats = serial.Heartbeats(m.Before.Index, m.After.Index+1)
-	m.LinkUp = linkUp(serial.Lines(m.Before.Index)[:m.After.Index-m.Before.Index])
+	lines := serial.Lines(m.Before.Index)[:m.After.Index-m.Before.Index]
+	m.LinkUp = linkUp(lines)
+	if carrying != nil && !m.Resumed.IsZero() {
+		up, ok := lastStamp(lines, carrying)
+		toHost, found := guestToHost(serial, m.Heartbeats, m.Resumed)
+		if ok && found {
+			m.Carrying = toHost(up)
+		}
+	}
 	entries, err := newHookEntries(to, dom, len(dstHook0))
 	if err != nil {
 		return m, err
