@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -354,5 +355,30 @@ func TestMigrateReportsWhatIsBackWhoeverPluggedIt(t *testing.T) {
 	rep, err = Migrate(ctx, o)
 	if err == nil || rep.Outcome != "failed" || len(rep.Plugged) != 0 || !strings.Contains(rep.State, "not every parked device is back") {
 		t.Errorf("a device gone without a record: %v, report %+v", err, rep)
+	}
+}
+
+// Every phase QEMU's migration goes through gets its progress line, however fast they follow
+// each other; only the lines that repeat a phase wait a second.
+func TestMigrateShowsEveryPhase(t *testing.T) {
+	p := newPair(t, "bond.xml", "vfo-bond")
+	var mu sync.Mutex
+	var lines []string
+	o := p.migrateOptions("vfo-bond")
+	o.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+	}
+	if _, err := Migrate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := strings.Join(lines, "\n")
+	for _, phase := range []string{"setup", "active"} {
+		if !strings.Contains(all, "migrating: phase "+phase+",") {
+			t.Errorf("no progress line for phase %s:\n%s", phase, all)
+		}
 	}
 }
