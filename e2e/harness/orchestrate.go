@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -105,32 +106,23 @@ func OrchestratedBondXML(bin string, g Guest, pool, network string) ([]byte, err
 	return t.Bytes()
 }
 
-// DefineAndStart defines a persistent domain on h from its definition and starts it, then waits until
-// the guest's heartbeat satisfies ready.
+// DefineAndStart defines a persistent domain on h from its definition and starts it, then waits
+// until the guest's heartbeat satisfies ready.
 func (h *Host) DefineAndStart(ctx context.Context, name string, def []byte, serial *Serial, what string, ready func(Heartbeat) bool) (Heartbeat, error) {
-	path := h.Dir + "/" + name + ".xml"
+	path := filepath.Join(h.Dir, name+".xml")
 	if err := os.WriteFile(path, def, 0o644); err != nil {
 		return Heartbeat{}, err
 	}
 	if _, err := h.Virsh(ctx, "define", path); err != nil {
 		return Heartbeat{}, err
 	}
-	mark := serial.Len()
-	if _, err := h.Virsh(ctx, "start", name); err != nil {
-		return Heartbeat{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	hb, err := serial.WaitHeartbeat(ctx, mark, what, ready)
-	if err != nil {
-		return hb, fmt.Errorf("booting %s on %s: %w", name, h.Name, err)
-	}
-	return hb, nil
+	return h.startWaiting(ctx, name, serial, what, ready, "start", name)
 }
 
-// Command is a virt-failover command run from the root namespace as an operator runs it, both of
-// its output streams followed line by line, each line with the time it was read.
+// Command is a command (virt-failover, as an operator runs it outside the hosts' namespaces) with
+// both of its output streams followed line by line, each line with the time it was read.
 type Command struct {
+	Bin     string
 	Args    []string
 	Started time.Time
 
@@ -159,7 +151,7 @@ func (l OutputLine) String() string {
 
 // StartCommand starts bin with args and follows its output; ctx ending kills it.
 func StartCommand(ctx context.Context, bin string, args ...string) (*Command, error) {
-	c := &Command{Args: args, done: make(chan struct{}), changed: make(chan struct{})}
+	c := &Command{Bin: bin, Args: args, done: make(chan struct{}), changed: make(chan struct{})}
 	c.cmd = exec.CommandContext(ctx, bin, args...)
 	c.cmd.Env = append(os.Environ(), "LC_ALL=C")
 	stdout, err := c.cmd.StdoutPipe()
@@ -303,7 +295,7 @@ func (c *Command) Wait(ctx context.Context) (int, error) {
 	return c.cmd.ProcessState.ExitCode(), nil
 }
 
-func (c *Command) String() string { return "virt-failover " + strings.Join(c.Args, " ") }
+func (c *Command) String() string { return filepath.Base(c.Bin) + " " + strings.Join(c.Args, " ") }
 
 // Status is "virt-failover status --json" of the host, run outside its namespaces, and its text.
 func (h *Host) Status(ctx context.Context, bin string) (*claims.Status, string, error) {
