@@ -289,10 +289,15 @@ func repairCommand() *cli.Command {
 			}
 			defer h.Close()
 			name := cmd.Args().First()
-			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: cmd.Bool("dry-run"), Logf: o.logf, Claim: o.claimParked}
+			// The plan first (its own dry run), then the repair.
+			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: true, Logf: o.logf, Claim: o.claimParked}
 			res, err := orchestrate.Repair(ctx, opts)
-			if err == nil && res.Plan != nil {
+			if err == nil {
 				fmt.Fprintf(o.out, "repair %s on %s\n%s", name, h.URI(), res.Plan)
+				if !cmd.Bool("dry-run") {
+					opts.DryRun = false
+					res, err = orchestrate.Repair(ctx, opts)
+				}
 			}
 			return switchOutcome(o.out, "repair "+name, h, name, res, err, cmd.Bool("dry-run"))
 		},
