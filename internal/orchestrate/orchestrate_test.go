@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -358,10 +359,12 @@ func TestMigrateReportsWhatIsBackWhoeverPluggedIt(t *testing.T) {
 	}
 }
 
-// Every phase QEMU's migration goes through gets its progress line, however fast they follow
-// each other; only the lines that repeat a phase wait a second.
+// Every phase QEMU's migration goes through gets its progress line at once, however fast they
+// follow each other, and without the figures of a reading taken before it; the readings of the
+// job's statistics get a line a second.
 func TestMigrateShowsEveryPhase(t *testing.T) {
 	p := newPair(t, "bond.xml", "vfo-bond")
+	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Delay: 4500 * time.Millisecond, Phases: []string{"setup", "active", "device"}})
 	var mu sync.Mutex
 	var lines []string
 	o := p.migrateOptions("vfo-bond")
@@ -376,9 +379,12 @@ func TestMigrateShowsEveryPhase(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	all := strings.Join(lines, "\n")
-	for _, phase := range []string{"setup", "active"} {
-		if !strings.Contains(all, "migrating: phase "+phase+",") {
-			t.Errorf("no progress line for phase %s:\n%s", phase, all)
+	for _, phase := range []string{"setup", "active", "device"} {
+		if !slices.Contains(lines, "migrating: phase "+phase) {
+			t.Errorf("no progress line for phase %s alone:\n%s", phase, all)
 		}
+	}
+	if !strings.Contains(all, " left, ") {
+		t.Errorf("no line with the job's figures:\n%s", all)
 	}
 }
