@@ -41,8 +41,11 @@ import (
 //  4. migrate B->A killed -9 as the guest resumes on A: A's replug worker plugs the primary back,
 //     and libvirt never waited for it.
 //  5. migrate killed -9 after the detach, then repair: the primary back exactly once.
-//  6. migrate killed -9 as the migration starts, then repair where the guest runs: every device
-//     back exactly once, the claims consistent on both hosts.
+//  6. migrate killed -9 after the detach, then a cold start of the guest: the worker plugs the
+//     primary into the fresh boot.
+//  7. migrate killed -9 as the migration starts (then also the job aborted), repair on the
+//     source at once, then where the guest runs: every device back exactly once, the claims
+//     consistent on both hosts.
 func TestOrchestrateBond(t *testing.T) {
 	if ok, why := enabled(); !ok {
 		t.Skip(why)
@@ -57,7 +60,9 @@ func TestOrchestrateBond(t *testing.T) {
 		{"killed-after-migration-worker-replugs", s.testKilledAfterMigration},
 		{"killed-after-detach-repair", s.testKilledAfterDetach},
 		{"killed-after-detach-cold-start-worker-replugs", s.testColdStartWorkerReplugs},
-		{"killed-during-migration-repair", s.testKilledDuringMigration},
+		{"killed-during-migration-repair", func(t *testing.T) { s.testKilledDuringMigration(t, false) }},
+		{"back-to-a", s.testBackToA},
+		{"killed-during-migration-aborted-repair", func(t *testing.T) { s.testKilledDuringMigration(t, true) }},
 	})
 	if c := s.serial.Crash(0); c != nil {
 		t.Errorf("%v (the bonded guest)", c)
@@ -167,13 +172,8 @@ func (s *orchSuite) vfStdin(stdin []byte, args ...string) (string, error) {
 	return string(out), err
 }
 
-// migrateArgs is "virt-failover migrate" of the guest from one host to the other, as an operator
-// runs it outside both: the destination as the source's libvirtd reaches it, this command's own
-// way to each daemon, the migration link, and the source's tree and policy.
 func (s *orchSuite) migrateArgs(from, to *harness.Host, extra ...string) []string {
-	args := []string{"migrate", s.dom, to.P2PURI(), "--connect", from.URI(), "--dest-connect", to.URI(),
-		"--migrate-uri", "tcp://" + to.MigIP}
-	return append(append(args, from.HostArgs()...), extra...)
+	return harness.MigrateArgs(s.dom, from, to, extra...)
 }
 
 // status is a host's "virt-failover status --json", and the claims of the guest in it.
@@ -981,7 +981,11 @@ func (s *orchSuite) checkParkedConfig(t *testing.T, h *harness.Host) {
 	}
 }
 
-func (s *orchSuite) testKilledDuringMigration(t *testing.T) {
+// testKilledDuringMigration kills migrate -9 at its first progress line, the migration under way;
+// with abort, the job is also aborted on the source (as an operator's virsh domjobabort would), so
+// that libvirt's migration fails. Right after the kill, repair on the source waits for the job to
+// end; then repair where the guest runs converges it.
+func (s *orchSuite) testKilledDuringMigration(t *testing.T, abort bool) {
 	a, b := s.pair.A, s.pair.B
 	if s.on != a {
 		t.Fatalf("the guest runs on %s, want a", s.on.Name)
@@ -990,7 +994,7 @@ func (s *orchSuite) testKilledDuringMigration(t *testing.T) {
 	skip := map[*harness.Host]int{a: len(records(t, a)), b: len(records(t, b))}
 	events := map[*harness.Host]*eventLog{
 		a: s.watch(t, a, virt.EventDeviceRemoved, virt.EventDeviceAdded),
-		b: s.watch(t, b, virt.EventDeviceRemoved, virt.EventDeviceAdded, virt.EventLifecycle),
+		b: s.watch(t, b, virt.EventDeviceRemoved, virt.EventDeviceAdded),
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, orchTimeout)
 	defer cancel()
@@ -1007,9 +1011,18 @@ func (s *orchSuite) testKilledDuringMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s killed -9 at %q:\n%s", c, line.Text, c.Output())
+	if abort {
+		if _, err := a.Virsh(s.ctx, "domjobabort", s.dom); err != nil {
+			t.Logf("domjobabort: %v (the migration had got past its QEMU part)", err)
+		}
+	}
 
 	// libvirt's migration goes on without the command (peer to peer, the source's daemon drives
-	// it), or fails: wait for it to end one way or the other.
+	// it), or fails. repair on the source at once waits for the job to end, then plugs back there
+	// or says the guest left.
+	first := s.vf(t, append([]string{"repair", s.dom, "--connect", a.URI()}, a.HostArgs()...)...)
+	firstCode, _ := first.Wait(s.ctx)
+	t.Logf("%s: exit %d:\n%s", first, firstCode, first.Output())
 	on, err := s.settledHost(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -1020,32 +1033,50 @@ func (s *orchSuite) testKilledDuringMigration(t *testing.T) {
 		outcome = "failed"
 	}
 	t.Logf("the migration %s: the guest runs on %s", outcome, on.Name)
+	switch {
+	case on == a && firstCode != 0:
+		t.Errorf("repair on a, where the guest stayed, exited %d", firstCode)
+	case on == b && (firstCode != 1 || !strings.Contains(first.Stderr(), s.dom+" is not on "+a.URI())):
+		t.Errorf("repair on a, which the guest left, exited %d; want 1 and the line saying it is not there", firstCode)
+	}
 
 	r := s.vf(t, append([]string{"repair", s.dom, "--connect", on.URI()}, on.HostArgs()...)...)
 	if code, _ := r.Wait(s.ctx); code != 0 {
 		t.Fatalf("%s: exit %d:\n%s", r, code, r.Output())
 	}
-	repaired := time.Since(r.Started)
 	t.Logf("%s:\n%s", r, r.Output())
 	net := map[*harness.Host]string{a: "fabric-a1", b: "fabric-b1"}[on]
 	s.checkDefinitions(t, on, net)
 	expectDeviceEvents(t, s.ctx, events[a], virt.EventDeviceRemoved, 1)
 	expectDeviceEvents(t, s.ctx, events[on], virt.EventDeviceAdded, 1)
 	expectDeviceEvents(t, s.ctx, events[s.pair.Other(on)], virt.EventDeviceAdded, 0)
-	who := "repair"
-	if strings.Contains(r.Stdout(), "dropped the record") || !strings.Contains(r.Stdout(), "plugged   "+harness.BondPrimary) {
-		who = "the replug worker"
+	who := "the replug worker"
+	for _, out := range []string{first.Stdout(), r.Stdout()} {
+		if strings.Contains(out, "plugged   "+harness.BondPrimary) {
+			who = "repair"
+		}
 	}
 	back := s.backAfterStandby(t, before, on.Name)
 	after := s.settled(t, back, harness.Heartbeat.BondWhole)
 	lost, done := probes(before, after)
-	if on == b {
-		s.waitRelease(t, a, skip[a])
-	}
+	s.waitRelease(t, s.pair.Other(on), skip[s.pair.Other(on)])
 	s.expectClaims(t, on, claimLine(s.dom, net, "confirmed"))
 	s.expectClaims(t, s.pair.Other(on))
-	s.figure(t, "migrate a->b killed -9 at its first progress line (%.1fs in): the migration %s, the guest on %s; the primary plugged back once (by %s; repair %.1fs); the bond whole %.1fs after the kill; %d of %d probes lost",
-		killed.Sub(c.Started).Seconds(), outcome, on.Name, who, repaired.Seconds(), s.serial.SeenAt(back.Index).Sub(killed).Seconds(), lost, done)
+	how := "killed -9 at its first progress line"
+	if abort {
+		how += " and the job aborted"
+	}
+	s.figure(t, "migrate a->b %s (%.1fs in): the migration %s, the guest on %s; repair on a at once: exit %d after %.1fs; the primary plugged back once (by %s); the bond whole %.1fs after the kill; %d of %d probes lost",
+		how, killed.Sub(c.Started).Seconds(), outcome, on.Name, firstCode, first.Ended().Sub(first.Started).Seconds(), who,
+		s.serial.SeenAt(back.Index).Sub(killed).Seconds(), lost, done)
+}
+
+// testBackToA migrates the guest back to A if it is on B.
+func (s *orchSuite) testBackToA(t *testing.T) {
+	if s.on == s.pair.A {
+		t.Skip("the guest is on a")
+	}
+	s.orchestratedMigration(t, s.pair.A, "fabric-a1")
 }
 
 // settledHost waits until the guest runs on exactly one host with no job, and returns it.

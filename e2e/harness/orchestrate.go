@@ -63,6 +63,16 @@ func (h *Host) OrchestrationPolicy(hostKeys ...string) string {
 // at the host's tree and policy.
 func (h *Host) HostArgs() []string { return []string{"--root", h.Dir, "--policy", h.PolicyPath()} }
 
+// MigrateArgs are the arguments of "virt-failover migrate" of dom from one host to the other, as
+// an operator runs it outside both: DEST-URI is the destination as the source's libvirtd reaches
+// it (peer to peer), --connect and --dest-connect this command's own way to each daemon,
+// --migrate-uri the migration link, and --root and --policy the source's tree and policy.
+func MigrateArgs(dom string, from, to *Host, extra ...string) []string {
+	args := []string{"migrate", dom, to.P2PURI(), "--connect", from.URI(), "--dest-connect", to.URI(),
+		"--migrate-uri", "tcp://" + to.MigIP}
+	return append(append(args, from.HostArgs()...), extra...)
+}
+
 // OrchestratedBondXML is the bonded guest g paired for the orchestrator as an operator pairs it:
 // its definition with the virtio NIC alone, then "virt-failover pair --bond --emulated-primary
 // --pool POOL" adds the e1000e bond primary (alias BondPrimary, the standby's MAC) and the
@@ -126,9 +136,10 @@ type Command struct {
 	Args    []string
 	Started time.Time
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // of Wait, once done is closed
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error     // of Wait, once done is closed
+	ended time.Time // once done is closed
 
 	mu      sync.Mutex
 	lines   []OutputLine
@@ -184,6 +195,7 @@ func StartCommand(ctx context.Context, bin string, args ...string) (*Command, er
 	go func() {
 		wg.Wait() // the pipes are read to their end before Wait closes them
 		c.err = c.cmd.Wait()
+		c.ended = time.Now()
 		close(c.done)
 		c.mu.Lock()
 		close(c.changed)
@@ -274,6 +286,14 @@ func (c *Command) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// Ended is when the command ended (the zero time while it runs).
+func (c *Command) Ended() time.Time {
+	if !c.Exited() {
+		return time.Time{}
+	}
+	return c.ended
 }
 
 // Kill sends SIGKILL, as kill -9 does, and waits for the command to end.
