@@ -291,6 +291,20 @@ func (s *orchSuite) checkParked(t *testing.T, h *harness.Host, reason string) {
 	}
 }
 
+// expectStatusParked fails unless the host's status lists the primary parked for reason.
+func (s *orchSuite) expectStatusParked(t *testing.T, h *harness.Host, reason string) {
+	t.Helper()
+	st, text, err := h.Status(s.ctx, s.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(st.Parked, func(p claims.ParkedStatus) bool {
+		return p.Domain == s.dom && p.Alias == harness.BondPrimary && p.Reason == reason
+	}) {
+		t.Errorf("%s: status does not list %s parked for the %s:\n%s", h.Name, harness.BondPrimary, reason, text)
+	}
+}
+
 // eventLog records a host's libvirt events of the guest from the moment it is made.
 type eventLog struct {
 	host    string
@@ -664,11 +678,7 @@ func (s *orchSuite) testSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _, err := a.Status(s.ctx, s.bin); err != nil || !slices.ContainsFunc(st.Parked, func(p claims.ParkedStatus) bool {
-		return p.Domain == s.dom && p.Alias == harness.BondPrimary && p.Reason == policy.ParkedForSwitch
-	}) {
-		t.Errorf("a: status does not list %s parked for the switch (%v)", harness.BondPrimary, err)
-	}
+	s.expectStatusParked(t, a, policy.ParkedForSwitch)
 
 	// A plain virsh migrate to B: nothing plugs the primary back there.
 	skipA, skipB := len(records(t, a)), len(records(t, b))
@@ -899,6 +909,7 @@ func (s *orchSuite) killAfterDetach(t *testing.T, devices *eventLog) (c *harness
 		t.Fatalf("b has the guest (%s)", st)
 	}
 	s.checkParked(t, a, policy.ParkedForMigration)
+	s.expectStatusParked(t, a, policy.ParkedForMigration)
 	standby, err = wait(s.ctx, s.serial, before.Index+1, "the bond on the virtio NIC alone, probes answered", harness.Answering(harness.Heartbeat.BondOnStandby))
 	if err != nil {
 		t.Fatal(err)
