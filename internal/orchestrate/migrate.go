@@ -49,12 +49,12 @@ const (
 
 // Report is what a migration did: its plan, its phases' durations and its outcome.
 type Report struct {
-	Domain string   `json:"domain"`
-	Source string   `json:"source"`
-	Dest   string   `json:"destination"`
-	Plan   *Plan    `json:"-"`
-	Checks []Check  `json:"preflight"`
-	Phases []Timing `json:"phases"`
+	Domain  string   `json:"domain"`
+	Source  string   `json:"source"`
+	Dest    string   `json:"destination"`
+	Plan    *Plan    `json:"-"`
+	Checks  []Check  `json:"preflight"`
+	Phases  []Timing `json:"phases"`
 	// Parked are the devices this run unplugged; Plugged those of them that are back in the guest
 	// on the destination, whoever plugged them (this run, or the destination's replug worker).
 	Parked  []string `json:"parked,omitempty"`
