@@ -217,11 +217,11 @@ func (g *guest) replugOne(ctx context.Context, alias string, timeout time.Durati
 }
 
 // replug plugs back every parked device whose record matches want, in record order; it goes on
-// past a failure and returns the errors.
-func (g *guest) replug(ctx context.Context, want func(*policy.Parked) bool, timeout time.Duration) error {
+// past a failure and returns the devices plugged and the errors.
+func (g *guest) replug(ctx context.Context, want func(*policy.Parked) bool, timeout time.Duration) (done []string, err error) {
 	dom, err := g.live(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var errs []error
 	for _, pk := range dom.Parked {
@@ -230,28 +230,14 @@ func (g *guest) replug(ctx context.Context, want func(*policy.Parked) bool, time
 		}
 		if err := g.replugOne(ctx, pk.Alias, timeout); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		done = append(done, pk.Alias)
 	}
 	if err := g.sweep(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
-}
-
-// present sorts aliases into the devices that are in the live definition and those that are not.
-func (g *guest) present(ctx context.Context, aliases []string) (in, out []string, err error) {
-	dom, err := g.live(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, a := range aliases {
-		if len(dom.Aliases[a]) > 0 {
-			in = append(in, a)
-		} else {
-			out = append(out, a)
-		}
-	}
-	return in, out, nil
+	return done, errors.Join(errs...)
 }
 
 // sweep drops the records of parked devices that are in the live definition (plugged back by

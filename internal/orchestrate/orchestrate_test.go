@@ -313,52 +313,6 @@ func TestConcurrentPlugBacksLeaveNoRecord(t *testing.T) {
 	hasAll(t, "a config", p.a.InactiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
 }
 
-// firstRead is the destination as Migrate sees it, with something done to the domain there
-// before the orchestrator's first read of its live definition: the replug worker the
-// destination's hook starts, done first.
-type firstRead struct {
-	virt.Hypervisor
-	once   sync.Once
-	before func()
-}
-
-func (f *firstRead) LiveXML(ctx context.Context, dom string) ([]byte, error) {
-	f.once.Do(f.before)
-	return f.Hypervisor.LiveXML(ctx, dom)
-}
-
-// Whoever plugs a parked device back on the destination (here the replug worker, before the
-// orchestrator gets to it), the report lists it as back; and a device that is neither back nor
-// parked any more is a failure, not "every device".
-func TestMigrateReportsWhatIsBackWhoeverPluggedIt(t *testing.T) {
-	p := newPair(t, "bond.xml", "vfo-bond")
-	ctx := context.Background()
-	o := p.migrateOptions("vfo-bond")
-	o.Dest = &firstRead{Hypervisor: p.cb, before: func() {
-		if _, err := Replug(ctx, SwitchOptions{Domain: "vfo-bond", Host: p.cb, ReplugTimeout: time.Second}); err != nil {
-			t.Error(err)
-		}
-	}}
-	rep, err := Migrate(ctx, o)
-	if err != nil || rep.Outcome != "migrated" || strings.Join(rep.Plugged, ",") != "ua-pri0" {
-		t.Errorf("the worker plugged it first: %v, report %+v", err, rep)
-	}
-	hasAll(t, "b live", p.b.LiveXML("vfo-bond"), "ua-pri0")
-
-	// Back to a, where the record is dropped without the device being plugged back.
-	o = MigrateOptions{Domain: "vfo-bond", Source: p.cb, DestURI: p.a.URI(), UnplugTimeout: time.Second, ReplugTimeout: time.Second}
-	o.Dest = &firstRead{Hypervisor: p.ca, before: func() {
-		g := &guest{h: p.ca, name: "vfo-bond", logf: t.Logf, now: time.Now}
-		if err := g.unpark(ctx, "ua-pri0"); err != nil {
-			t.Error(err)
-		}
-	}}
-	rep, err = Migrate(ctx, o)
-	if err == nil || rep.Outcome != "failed" || len(rep.Plugged) != 0 || !strings.Contains(rep.State, "not every parked device is back") {
-		t.Errorf("a device gone without a record: %v, report %+v", err, rep)
-	}
-}
-
 // Every phase QEMU's migration goes through gets its progress line at once, however fast they
 // follow each other, and without the figures of a reading taken before it; the readings of the
 // job's statistics get a line a second.
