@@ -49,13 +49,15 @@ const (
 
 // Report is what a migration did: its plan, its phases' durations and its outcome.
 type Report struct {
-	Domain  string   `json:"domain"`
-	Source  string   `json:"source"`
-	Dest    string   `json:"destination"`
-	Plan    *Plan    `json:"-"`
-	Checks  []Check  `json:"preflight"`
-	Phases  []Timing `json:"phases"`
-	Parked  []string `json:"parked,omitempty"`
+	Domain string   `json:"domain"`
+	Source string   `json:"source"`
+	Dest   string   `json:"destination"`
+	Plan   *Plan    `json:"-"`
+	Checks []Check  `json:"preflight"`
+	Phases []Timing `json:"phases"`
+	Parked []string `json:"parked,omitempty"`
+	// Plugged are the parked devices back in the guest: plugged back by this run, or on the
+	// destination by the replug worker its hook started, whichever came first.
 	Plugged []string `json:"plugged,omitempty"`
 	// QEMUFailover lists the teaming primaries QEMU unplugged (UNPLUG_PRIMARY) and the standbys
 	// it negotiated failover for again on the destination (FAILOVER_NEGOTIATED).
@@ -199,7 +201,7 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 	// 4. Re-plug on the destination, from its claims.
 	start = time.Now()
 	plugged, perr := dst.replug(ctx, func(p *policy.Parked) bool { return p.Reason == policy.ParkedForMigration }, o.ReplugTimeout)
-	rep.Plugged = plugged
+	rep.Plugged, perr = checkBack(ctx, dst, rep.Parked, plugged, perr)
 	if len(plan.QEMU) > 0 {
 		waitNegotiated(ctx, negotiated, len(plan.QEMU), o.ReplugTimeout, &rep.Negotiated)
 	}
@@ -222,6 +224,28 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 		rep.State += fmt.Sprintf("; QEMU did not report failover negotiated for %s within %s (the guest plugs the primary back once its driver acks it)", strings.Join(missing, ", "), o.ReplugTimeout)
 	}
 	return rep, nil
+}
+
+// checkBack makes sure each device this run parked is back in the guest on the destination: the
+// replug worker the destination's hook starts may have plugged one (and dropped its record)
+// before this run's replug read the definition. It returns the devices back, those plugged by
+// this run first, and the errors (a device neither in the guest nor parked is one).
+func checkBack(ctx context.Context, dst *guest, parked, plugged []string, errs error) ([]string, error) {
+	live, err := dst.live(ctx)
+	if err != nil {
+		return plugged, errors.Join(errs, err)
+	}
+	for _, alias := range parked {
+		switch {
+		case slices.Contains(plugged, alias), live.ParkedFor(alias) != nil: // back, or its error is in errs
+		case len(live.Aliases[alias]) > 0:
+			dst.logf("%s is back in %s (plugged by the destination's replug worker)", alias, dst.name)
+			plugged = append(plugged, alias)
+		default:
+			errs = errors.Join(errs, fmt.Errorf("%s is neither in %s on %s nor parked there", alias, dst.name, dst.h.URI()))
+		}
+	}
+	return plugged, errs
 }
 
 // preflight plans the migration from the live definition and checks what can be checked.

@@ -106,6 +106,58 @@ func TestMigrateParksAndPlugsBackABondPrimary(t *testing.T) {
 	}
 }
 
+// The destination's replug worker may plug the device back (and drop its record) before the
+// orchestrator's own replug reads the definition: the report still counts it as plugged. A
+// device whose record went without it being back is an error, not "every device".
+func TestMigrateChecksEveryParkedDeviceIsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		attach bool // the stand-in for the worker attaches the device before it drops the record
+	}{{"plugged-by-the-worker-first", true}, {"record-gone-device-missing", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, "bond.xml", "vfo-bond")
+			p.a.OnMigrate = func(dom string, dest *virttest.Host, phase string) {
+				if phase != "completed" {
+					return
+				}
+				ctx := context.Background()
+				d := view(t, dest.LiveXML(dom))
+				pk := d.ParkedFor("ua-pri0")
+				if pk == nil {
+					t.Error("no parked record on the destination")
+					return
+				}
+				if tc.attach {
+					dev, err := d.DeviceXML(pk)
+					if err == nil {
+						err = p.cb.Attach(ctx, dom, []byte(dev), virt.Live, time.Second)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}
+				payload, err := d.UnparkMetadata("ua-pri0")
+				if err == nil {
+					err = p.cb.SetMetadata(ctx, dom, policy.NamespaceMetadata, policy.MetadataKey, []byte(payload), virt.Live)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			rep, err := Migrate(context.Background(), p.migrateOptions("vfo-bond"))
+			if tc.attach {
+				if err != nil || strings.Join(rep.Plugged, ",") != "ua-pri0" || rep.Outcome != "migrated" {
+					t.Fatalf("want ua-pri0 reported plugged: %v %+v", err, rep)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "ua-pri0 is neither in vfo-bond") || rep.Outcome != "failed" || len(rep.Plugged) != 0 {
+				t.Fatalf("want an error for the missing ua-pri0: %v %+v", err, rep)
+			}
+		})
+	}
+}
+
 // A failed migration plugs the parked device back on the source: the guest ends where it
 // started, with every device and no record.
 func TestMigrateFailureRollsBack(t *testing.T) {
