@@ -211,14 +211,41 @@ func (s *orchSuite) whole(t *testing.T, mark int, what string) harness.Heartbeat
 }
 
 // backAfterStandby waits from before on for the bond on the virtio NIC alone (the primary out),
-// then for the bond whole again with probes answered, and returns that heartbeat.
+// then for the bond whole again with probes answered, and returns that heartbeat. It fails unless
+// the bond carried traffic on the virtio NIC meanwhile: probes answered between two heartbeats
+// that both show it the active slave (alone, or beside a primary plugged back but without link
+// yet).
 func (s *orchSuite) backAfterStandby(t *testing.T, before harness.Heartbeat, where string) harness.Heartbeat {
 	t.Helper()
 	standby, err := wait(s.ctx, s.serial, before.Index+1, "the bond on the virtio NIC alone", harness.Heartbeat.BondOnStandby)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.whole(t, standby.Index+1, "the bond whole again on "+where)
+	back := s.whole(t, standby.Index+1, "the bond whole again on "+where)
+	answered := 0
+	var prev *harness.Heartbeat
+	for i, l := range s.serial.Lines(standby.Index)[:back.Index-standby.Index] {
+		hb, ok := harness.ParseHeartbeat(l)
+		if !ok {
+			continue
+		}
+		if prev != nil && onVirtio(*prev) && onVirtio(hb) && hb.Recv > prev.Recv {
+			answered += hb.Recv - prev.Recv
+		}
+		hb.Index = standby.Index + i
+		prev = &hb
+	}
+	if answered == 0 {
+		t.Errorf("no probe answered while the bond was on the virtio NIC alone (%s)", where)
+	}
+	return back
+}
+
+// onVirtio reports a bond up whose active slave is the virtio NIC.
+func onVirtio(h harness.Heartbeat) bool {
+	b, ok := h.Bond()
+	v, okv := h.BondStandby()
+	return ok && okv && b.State == "up" && b.Active == v.Name
 }
 
 // settled waits from hb on for a heartbeat 3 s later in the same state (the probes in flight at
