@@ -49,13 +49,15 @@ const (
 
 // Report is what a migration did: its plan, its phases' durations and its outcome.
 type Report struct {
-	Domain  string   `json:"domain"`
-	Source  string   `json:"source"`
-	Dest    string   `json:"destination"`
-	Plan    *Plan    `json:"-"`
-	Checks  []Check  `json:"preflight"`
-	Phases  []Timing `json:"phases"`
-	Parked  []string `json:"parked,omitempty"`
+	Domain string   `json:"domain"`
+	Source string   `json:"source"`
+	Dest   string   `json:"destination"`
+	Plan   *Plan    `json:"-"`
+	Checks []Check  `json:"preflight"`
+	Phases []Timing `json:"phases"`
+	Parked []string `json:"parked,omitempty"`
+	// Plugged are the parked devices back in the guest: plugged back by this run, or on the
+	// destination by the replug worker its hook started, whichever came first.
 	Plugged []string `json:"plugged,omitempty"`
 	// QEMUFailover lists the teaming primaries QEMU unplugged (UNPLUG_PRIMARY) and the standbys
 	// it negotiated failover for again on the destination (FAILOVER_NEGOTIATED).
@@ -158,7 +160,7 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 	} else if persistent != nil {
 		flags |= virt.PersistDest | virt.UndefineSource
 	}
-	lastLine := time.Time{}
+	lastLine, lastPhase := time.Time{}, ""
 	var unplugTimedOut bool
 	opts := virt.MigrateOptions{MigrateURI: o.MigrateURI, Flags: flags, Dest: o.Dest, Progress: func(p virt.Progress) {
 		if p.Phase == "wait-unplug" && len(plan.QEMU) > 0 && o.UnplugTimeout > 0 && !p.PhaseSince.IsZero() &&
@@ -166,7 +168,13 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 			unplugTimedOut = true
 			abort(fmt.Errorf("the guest did not release its teaming primaries within --unplug-timeout %s (QEMU's wait-unplug); QEMU plugs them back", o.UnplugTimeout))
 		}
-		if time.Since(lastLine) >= time.Second {
+		// A phase change (QEMU's event) is said at once, without the job's figures, which are of
+		// the last reading before it; the readings in between get a line a second.
+		switch {
+		case p.Phase != lastPhase:
+			lastLine, lastPhase = time.Now(), p.Phase
+			o.Logf("migrating: phase %s", p.Phase)
+		case time.Since(lastLine) >= time.Second:
 			lastLine = time.Now()
 			o.Logf("migrating: phase %s, %s of %s left, %s elapsed", orDash(p.Phase), bytes(p.DataRemaining), bytes(p.DataTotal), p.Elapsed.Round(100*time.Millisecond))
 		}
@@ -193,7 +201,7 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 	// 4. Re-plug on the destination, from its claims.
 	start = time.Now()
 	plugged, perr := dst.replug(ctx, func(p *policy.Parked) bool { return p.Reason == policy.ParkedForMigration }, o.ReplugTimeout)
-	rep.Plugged = plugged
+	rep.Plugged, perr = checkBack(ctx, dst, rep.Parked, plugged, perr)
 	if len(plan.QEMU) > 0 {
 		waitNegotiated(ctx, negotiated, len(plan.QEMU), o.ReplugTimeout, &rep.Negotiated)
 	}
@@ -216,6 +224,28 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 		rep.State += fmt.Sprintf("; QEMU did not report failover negotiated for %s within %s (the guest plugs the primary back once its driver acks it)", strings.Join(missing, ", "), o.ReplugTimeout)
 	}
 	return rep, nil
+}
+
+// checkBack makes sure each device this run parked is back in the guest on the destination: the
+// replug worker the destination's hook starts may have plugged one (and dropped its record)
+// before this run's replug read the definition. It returns the devices back, those plugged by
+// this run first, and the errors (a device neither in the guest nor parked is one).
+func checkBack(ctx context.Context, dst *guest, parked, plugged []string, errs error) ([]string, error) {
+	live, err := dst.live(ctx)
+	if err != nil {
+		return plugged, errors.Join(errs, err)
+	}
+	for _, alias := range parked {
+		switch {
+		case slices.Contains(plugged, alias), live.ParkedFor(alias) != nil: // back, or its error is in errs
+		case len(live.Aliases[alias]) > 0:
+			dst.logf("%s is back in %s (plugged by the destination's replug worker)", alias, dst.name)
+			plugged = append(plugged, alias)
+		default:
+			errs = errors.Join(errs, fmt.Errorf("%s is neither in %s on %s nor parked there", alias, dst.name, dst.h.URI()))
+		}
+	}
+	return plugged, errs
 }
 
 // preflight plans the migration from the live definition and checks what can be checked.

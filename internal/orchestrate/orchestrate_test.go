@@ -3,8 +3,11 @@ package orchestrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +103,58 @@ func TestMigrateParksAndPlugsBackABondPrimary(t *testing.T) {
 	calls := strings.Join(p.a.Calls(), "\n")
 	if strings.Index(calls, "set-metadata") > strings.Index(calls, "detach") {
 		t.Errorf("the device was detached before it was recorded:\n%s", calls)
+	}
+}
+
+// The destination's replug worker may plug the device back (and drop its record) before the
+// orchestrator's own replug reads the definition: the report still counts it as plugged. A
+// device whose record went without it being back is an error, not "every device".
+func TestMigrateChecksEveryParkedDeviceIsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		attach bool // the stand-in for the worker attaches the device before it drops the record
+	}{{"plugged-by-the-worker-first", true}, {"record-gone-device-missing", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, "bond.xml", "vfo-bond")
+			p.a.OnMigrate = func(dom string, dest *virttest.Host, phase string) {
+				if phase != "completed" {
+					return
+				}
+				ctx := context.Background()
+				d := view(t, dest.LiveXML(dom))
+				pk := d.ParkedFor("ua-pri0")
+				if pk == nil {
+					t.Error("no parked record on the destination")
+					return
+				}
+				if tc.attach {
+					dev, err := d.DeviceXML(pk)
+					if err == nil {
+						err = p.cb.Attach(ctx, dom, []byte(dev), virt.Live, time.Second)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}
+				payload, err := d.UnparkMetadata("ua-pri0")
+				if err == nil {
+					err = p.cb.SetMetadata(ctx, dom, policy.NamespaceMetadata, policy.MetadataKey, []byte(payload), virt.Live)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			rep, err := Migrate(context.Background(), p.migrateOptions("vfo-bond"))
+			if tc.attach {
+				if err != nil || strings.Join(rep.Plugged, ",") != "ua-pri0" || rep.Outcome != "migrated" {
+					t.Fatalf("want ua-pri0 reported plugged: %v %+v", err, rep)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "ua-pri0 is neither in vfo-bond") || rep.Outcome != "failed" || len(rep.Plugged) != 0 {
+				t.Fatalf("want an error for the missing ua-pri0: %v %+v", err, rep)
+			}
+		})
 	}
 }
 
@@ -308,4 +363,34 @@ func TestConcurrentPlugBacksLeaveNoRecord(t *testing.T) {
 	}
 	hasAll(t, "a live", p.a.LiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
 	hasAll(t, "a config", p.a.InactiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
+}
+
+// Every phase QEMU's migration goes through gets its progress line at once, however fast they
+// follow each other, and without the figures of a reading taken before it; the readings of the
+// job's statistics get a line a second.
+func TestMigrateShowsEveryPhase(t *testing.T) {
+	p := newPair(t, "bond.xml", "vfo-bond")
+	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Delay: 4500 * time.Millisecond, Phases: []string{"setup", "active", "device"}})
+	var mu sync.Mutex
+	var lines []string
+	o := p.migrateOptions("vfo-bond")
+	o.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+	}
+	if _, err := Migrate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := strings.Join(lines, "\n")
+	for _, phase := range []string{"setup", "active", "device"} {
+		if !slices.Contains(lines, "migrating: phase "+phase) {
+			t.Errorf("no progress line for phase %s alone:\n%s", phase, all)
+		}
+	}
+	if !strings.Contains(all, " left, ") {
+		t.Errorf("no line with the job's figures:\n%s", all)
+	}
 }
