@@ -19,13 +19,26 @@ DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
 # source package through apt with private sources and lists, and cached here.
 LIBVIRT_SRC ?= $(CURDIR)/.cache/libvirt-src
 
-.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs libvirt-tests
+# The Debian package: nfpm from the module proxy at a pinned version builds it; lintian (Debian's
+# package checker) checks it; the package test also needs logrotate and systemd-analyze.
+NFPM         := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DEB_APT_PKGS := lintian logrotate systemd
+DEB_STAGE    := bin/deb
+DEB_DOC      := $(DEB_STAGE)/root/usr/share/doc/virt-failover
+# The commit's time dates the man pages, the changelog and the files in the package.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+DEB_VERSION    ?= $(shell sh install/deb/version '$(VERSION)' '$(SOURCE_DATE_EPOCH)')-1
+DEB_MAINTAINER ?= $(shell git log -1 --format='%an <%ae>' 2>/dev/null)
+DEB            := bin/virt-failover_$(DEB_VERSION)_amd64.deb
+
+.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs libvirt-tests deb deb-test deb-apt-deps
 
 build: go-check modules
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-failover
 
-## test: everything: format and vet checks, unit tests with the race detector, the end-to-end suite.
-test: deps check unit e2e
+## test: everything: format and vet checks, unit tests with the race detector, the Debian package
+## and its checks, the end-to-end suite.
+test: deps check unit deb-test e2e
 
 unit: go-check modules libvirt-tests
 	VF_LIBVIRT_TESTS=$$(ls -d $(LIBVIRT_SRC)/libvirt-*/tests | head -n 1) $(GO) test -race -count=1 ./...
@@ -52,6 +65,7 @@ check: go-check modules
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt wants changes in:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags gendocs ./cmd/virt-failover
 	$(GO) run $(STATICCHECK) ./...
 	@out=$$($(GO) run $(DEADCODE) -test ./...); \
 	  if [ -n "$$out" ]; then echo "deadcode: unreachable functions:"; echo "$$out"; exit 1; fi
@@ -59,6 +73,36 @@ check: go-check modules
 ## docs: regenerate docs/rules.md from the rule registry (a test fails when it is stale).
 docs: go-check
 	$(GO) generate ./policy/lint
+
+## deb: the Debian package $(DEB): the static binary, the sample policy as a conffile, man pages
+## and bash/zsh/fish completions made from the command definitions, the watch unit, a logrotate
+## file, README.md and docs/, copyright and changelog, and maintainer scripts that run
+## "virt-failover install" and "uninstall". lintian must report no error.
+deb: go-check modules build deb-apt-deps
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_DOC)/docs
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -tags gendocs -ldflags '$(LDFLAGS)' ./cmd/virt-failover -out $(DEB_STAGE)/root
+	$(GO) run ./internal/debcopyright -bin $(BIN) -o $(DEB_DOC)/copyright
+	gzip -9n < README.md > $(DEB_DOC)/README.md.gz
+	for f in docs/*.md; do gzip -9n < $$f > $(DEB_DOC)/docs/$$(basename $$f).gz; done
+	{ echo '- semver: "$(DEB_VERSION)"'; \
+	  echo "  date: $$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)"; \
+	  echo '  packager: "$(DEB_MAINTAINER)"'; \
+	  echo '  deb: {urgency: medium, distributions: [unstable]}'; \
+	  echo '  changes:'; \
+	  echo "    - commit: $$(git rev-parse HEAD 2>/dev/null || echo unknown)"; \
+	  echo '      note: "Built from virt-failover $(VERSION)."'; } > $(DEB_STAGE)/changelog.yml
+	rm -f bin/virt-failover_*.deb
+	DEB_VERSION='$(patsubst %-1,%,$(DEB_VERSION))' DEB_MAINTAINER='$(DEB_MAINTAINER)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+	  $(GO) run $(NFPM) package -f install/deb/nfpm.yaml -p deb -t $(DEB)
+	lintian -I --fail-on error $(DEB)
+
+## deb-test: build the package and check it: its files, modes, conffiles and scripts, lintian, and
+## the scripts run by dpkg into a throwaway root (install, remove, purge); never into /.
+deb-test: deb
+	VF_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -v -run 'Deb' ./install/deb/
+
+deb-apt-deps:
+	@$(MAKE) --no-print-directory apt-deps APT_PKGS='$(DEB_APT_PKGS)'
 
 clean:
 	rm -rf bin .cache/e2e

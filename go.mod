@@ -6,6 +6,7 @@ toolchain go1.26.8
 
 require (
 	github.com/beevik/etree v1.8.1
+	github.com/cpuguy83/go-md2man/v2 v2.0.7
 	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8
 	github.com/google/go-cmp v0.7.0
 	github.com/pelletier/go-toml/v2 v2.4.3
@@ -16,6 +17,7 @@ require (
 )
 
 require (
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
 	golang.org/x/tools v0.42.0 // indirect
 )

@@ -59,6 +59,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
+		// "virt-failover completion bash|zsh|fish" prints a script that asks the program itself
+		// (--generate-shell-completion) for the commands and flags at the cursor.
+		EnableShellCompletion: true,
+		// The completion command is made when the program runs; it gets the usage contract too.
+		ConfigureShellCompletionCommand: enforceUsage,
 		Commands: []*cli.Command{
 			hookCommand(),
 			policyCommand(),

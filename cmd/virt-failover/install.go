@@ -60,7 +60,9 @@ func uninstallCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "uninstall",
 		Usage: "remove the hook and the binary; keep the policy, the claims and the log",
-		Flags: []cli.Flag{rootFlag(), binFlag()},
+		Flags: []cli.Flag{rootFlag(), binFlag(),
+			&cli.BoolFlag{Name: "keep-bin", Usage: "leave the binary where it is (the Debian package's prerm: dpkg removes it)"},
+		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			paths, err := rootPaths(cmd)
 			if err != nil {
@@ -87,7 +89,7 @@ func uninstallCommand() *cli.Command {
 				fmt.Fprintln(out, "no virt-failover hook installed")
 			}
 			bin := paths.Under(cmd.String("bin"))
-			if _, err := os.Lstat(bin); err == nil {
+			if _, err := os.Lstat(bin); err == nil && !cmd.Bool("keep-bin") {
 				if isOurs(bin) {
 					if err := os.Remove(bin); err != nil {
 						return &cliError{err: err, code: exitFailed}

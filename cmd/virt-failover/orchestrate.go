@@ -106,7 +106,7 @@ func migrateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "plan and check, change nothing"},
 			durationFlag("unplug-timeout", "how long a device (and QEMU's wait-unplug) may take to go"),
 			durationFlag("replug-timeout", "how long a device may take to come back"),
-			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout (the plan and the progress go to stderr)"},
 			policyFlag(),
 			rootFlag(),
 		},
@@ -120,7 +120,8 @@ func migrateCommand() *cli.Command {
 			}
 			name, destURI := cmd.Args().Get(0), cmd.Args().Get(1)
 			if cmd.Bool("json") {
-				o.out = io.Discard
+				// stdout is the report's alone; what it will do and its progress go to stderr.
+				o.out = cmd.Root().ErrWriter
 			}
 			src, err := dial(ctx, "source", o.connectURI(cmd))
 			if err != nil {
@@ -147,9 +148,7 @@ func migrateCommand() *cli.Command {
 			dry := opts
 			dry.DryRun, dry.Logf = true, func(string, ...any) {}
 			rep, err := orchestrate.Migrate(ctx, dry)
-			if !cmd.Bool("json") {
-				printPlan(o.out, fmt.Sprintf("migrate %s from %s to %s", name, src.URI(), destURI), rep)
-			}
+			printPlan(o.out, fmt.Sprintf("migrate %s from %s to %s", name, src.URI(), destURI), rep)
 			if err == nil && !cmd.Bool("dry-run") {
 				rep, err = orchestrate.Migrate(ctx, opts)
 			}
@@ -290,10 +289,15 @@ func repairCommand() *cli.Command {
 			}
 			defer h.Close()
 			name := cmd.Args().First()
-			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: cmd.Bool("dry-run"), Logf: o.logf, Claim: o.claimParked}
+			// The plan first (its own dry run), then the repair.
+			opts := orchestrate.SwitchOptions{Domain: name, Host: h, ReplugTimeout: o.replug, DryRun: true, Logf: o.logf, Claim: o.claimParked}
 			res, err := orchestrate.Repair(ctx, opts)
-			if err == nil && res.Plan != nil {
+			if err == nil {
 				fmt.Fprintf(o.out, "repair %s on %s\n%s", name, h.URI(), res.Plan)
+				if !cmd.Bool("dry-run") {
+					opts.DryRun = false
+					res, err = orchestrate.Repair(ctx, opts)
+				}
 			}
 			return switchOutcome(o.out, "repair "+name, h, name, res, err, cmd.Bool("dry-run"))
 		},

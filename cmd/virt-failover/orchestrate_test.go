@@ -125,3 +125,53 @@ func TestSwitchCommand(t *testing.T) {
 		t.Errorf("bad --to: exit %d %s", code, errs)
 	}
 }
+
+// With --json, stdout carries the report alone, and the command still says what it will do before
+// it acts and shows its progress: on stderr.
+func TestMigrateJSONShowsPlanAndProgressOnStderr(t *testing.T) {
+	a, b, pol := orchestrationHosts(t)
+	code, out, errs := run("migrate", "--json", "--policy", pol, "--connect", a.URI(), "vfo-bond", b.URI())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	var rep struct {
+		Outcome string `json:"outcome"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Outcome != "migrated" {
+		t.Fatalf("stdout is not the report alone (%v):\n%s", err, out)
+	}
+	plan, act := strings.Index(errs, "park     ua-pri0"), strings.Index(errs, "] unplug ua-pri0 (bond) from vfo-bond")
+	if plan < 0 || act < 0 || plan > act || !strings.Contains(errs, "] attached ua-pri0 (bond)") {
+		t.Errorf("stderr does not show the plan, then the actions:\n%s", errs)
+	}
+	code, out, errs = run("migrate", "--json", "--dry-run", "--policy", pol, "--connect", b.URI(), "vfo-bond", a.URI())
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Outcome != "planned" || !strings.Contains(errs, "park     ua-pri0") {
+		t.Errorf("dry run: exit %d, %v, outcome %q\nstdout:\n%s\nstderr:\n%s", code, err, rep.Outcome, out, errs)
+	}
+}
+
+// repair says what it will do with each parked device before it does it, and a plan of a
+// plug-back names no device to park.
+func TestRepairPrintsItsPlanFirst(t *testing.T) {
+	a, b, pol := orchestrationHosts(t)
+	// A migration that fails and whose rollback cannot plug the device back: it stays parked for
+	// the migration.
+	a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Err: &virt.Error{Code: 1, Message: "internal error: destination refused"}})
+	a.Script(virttest.OpAttach, "vfo-bond", "ua-pri0", virttest.Outcome{Err: &virt.Error{Code: 1, Message: "internal error: no room"}})
+	if code, out, errs := run("migrate", "--policy", pol, "--connect", a.URI(), "vfo-bond", b.URI()); code != exitFailed || !strings.Contains(errs, "not every device is back") {
+		t.Fatalf("migrate: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs := run("repair", "--policy", pol, "--connect", a.URI(), "vfo-bond")
+	if code != 0 {
+		t.Fatalf("repair: exit %d\n%s\n%s", code, out, errs)
+	}
+	plan, act := strings.Index(out, "  plug back ua-pri0 "), strings.Index(out, "] attach ua-pri0")
+	if !strings.HasPrefix(out, "repair vfo-bond on "+a.URI()+"\n") || plan < 0 || act < 0 || plan > act || strings.Contains(out, "park     ") {
+		t.Errorf("repair does not print its plan, then act:\n%s", out)
+	}
+	t.Logf("repair:\n%s", out)
+	code, out, errs = run("repair", "--policy", pol, "--connect", a.URI(), "vfo-bond")
+	if code != 0 || !strings.Contains(out, "nothing parked") || strings.Contains(out, "park     ") {
+		t.Errorf("repair of a whole guest: exit %d\n%s\n%s", code, out, errs)
+	}
+}

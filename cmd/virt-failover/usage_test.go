@@ -49,6 +49,8 @@ func TestUsageErrors(t *testing.T) {
 			"virt-failover: pair: unknown flag -W", "hint: did you mean -w?"},
 		{"bool-flag-value", []string{"status", "--json=maybe"},
 			`virt-failover: status: invalid value "maybe" for --json: want true or false`, `hint: "virt-failover status --help" lists the flags`},
+		{"completion-unknown-shell", []string{"completion", "bahs"},
+			`virt-failover: completion: unknown command "bahs"`, `hint: did you mean "virt-failover completion bash"?`},
 		{"int-flag-value", []string{"lint", "-j", "many", "x.xml"},
 			`virt-failover: lint: invalid value "many" for -j: want a whole number`, `hint: "virt-failover lint --help" lists the flags`},
 	} {

@@ -2,7 +2,8 @@
 // private namespaces, the hook installed on both, a guest whose NIC is a virtio-net failover pair,
 // and a live migration A -> B -> A with the hook rewriting the guest network on the way; then the
 // same guest with one plain virtio NIC (no failover), booted beside it at the start, migrated the
-// same way: the yardstick the failover figures are read against.
+// same way: the yardstick the failover figures are read against; last, a guest that bonds its
+// NICs itself, migrated A -> B by the orchestrator (virt-failover migrate) with its phase table.
 //
 // Run it as root from the module root: go run ./e2e/demo (or make demo). It stops everything it
 // started when it ends or on Ctrl-C and keeps the logs, whose place it prints.
@@ -63,7 +64,8 @@ func run() error {
 
 	fmt.Println("virt-failover demo: two libvirt hosts on this machine, one guest with a failover NIC,")
 	fmt.Println("live migration A -> B -> A with virt-failover as the libvirt QEMU hook on both hosts; then")
-	fmt.Println("the same guest with one plain virtio NIC migrated the same way, the yardstick.")
+	fmt.Println("the same guest with one plain virtio NIC migrated the same way, the yardstick; last, a guest")
+	fmt.Println("that bonds a VF's stand-in itself, migrated by the orchestrator: virt-failover migrate.")
 	fmt.Println()
 
 	hook := os.Getenv("VF_BIN")
@@ -107,11 +109,16 @@ func run() error {
 		pair.A: "[rewrite.networks]\n\"lan-b\" = \"lan\"\n",
 	}
 	for _, h := range []*harness.Host{pair.A, pair.B} {
-		if err := h.WritePolicy(policies[h]); err != nil {
+		// The bonded guest's primary draws its network from pool 'fabric'; the orchestrator's
+		// replug worker reaches the host's own daemon.
+		if err := h.DefineFabric(ctx); err != nil {
 			return err
 		}
-		detail("host %s /etc/virt-failover/policy.toml: %s", strings.ToUpper(h.Name),
-			strings.ReplaceAll(strings.TrimSpace(policies[h]), "\n", "  "))
+		if err := h.WritePolicy(policies[h] + h.OrchestrationPolicy()); err != nil {
+			return err
+		}
+		detail("host %s /etc/virt-failover/policy.toml: %s; pool fabric = %s", strings.ToUpper(h.Name),
+			strings.ReplaceAll(strings.TrimSpace(policies[h]), "\n", "  "), strings.Join(harness.FabricNetworks[h.Name], ", "))
 	}
 
 	serial := harness.NewSerial(filepath.Join(runDir, "serial", "guest.log"))
@@ -128,6 +135,22 @@ func run() error {
 	go func() {
 		_, err := pair.A.Boot(ctx, pg, plainSerial)
 		plainUp <- err
+	}()
+
+	// The bonded guest: no net_failover, its e1000e primary stands in for a VF the guest bonds
+	// with a virtio NIC; the orchestrator unplugs it, migrates, plugs it back. It boots now too.
+	bondSerial := harness.NewSerial(filepath.Join(runDir, "serial", "bond.log"))
+	bg := harness.BondGuest(img.Kernel, img.ModesInitrd, bondSerial.Path)
+	bondXML, err := harness.OrchestratedBondXML(hook, bg, harness.FabricPool, "fabric-a1")
+	if err != nil {
+		return err
+	}
+	say("booting the bonded guest on A in the background: %q bonds an e1000e (a VF's stand-in, network fabric-a1 of pool fabric) and a virtio NIC itself, no net_failover", bg.Name)
+	bondUp := make(chan error, 1)
+	go func() {
+		what, ready := bg.Ready()
+		_, err := pair.A.DefineAndStart(ctx, bg.Name, bondXML, bondSerial, what, ready)
+		bondUp <- err
 	}()
 
 	var migrations []*harness.Migration
@@ -152,8 +175,16 @@ func run() error {
 		return err
 	}
 
+	if err := <-bondUp; err != nil {
+		return fmt.Errorf("the bonded guest: %w", err)
+	}
+	orch, err := orchestratedRun(ctx, pair, hook, bg.Name, bondSerial)
+	if err != nil {
+		return err
+	}
+
 	fmt.Println()
-	report(pair, migrations, plain)
+	report(pair, migrations, plain, orch)
 	pair.Stop()
 	fmt.Println()
 	say("both hosts stopped. Logs kept in %s:", runDir)
@@ -161,7 +192,8 @@ func run() error {
 		detail("host %s: hook log %s", strings.ToUpper(h.Name), rel(runDir, h.HookLogPath()))
 		detail("        libvirtd %s, guest QEMU log %s", rel(runDir, h.DaemonLogPath()), rel(runDir, h.DomainLogPath(g.Name)))
 	}
-	detail("guest serial consoles: %s (failover), %s (plain virtio)", rel(runDir, serial.Path), rel(runDir, plainSerial.Path))
+	detail("guest serial consoles: %s (failover), %s (plain virtio), %s (bonded)", rel(runDir, serial.Path), rel(runDir, plainSerial.Path),
+		rel(runDir, bondSerial.Path))
 	return nil
 }
 
@@ -223,6 +255,80 @@ func plainRun(ctx context.Context, pair *harness.Pair, g harness.Guest, serial *
 	return ms, nil
 }
 
+// orchestrated is the bonded guest's migration by virt-failover migrate, as the demo saw it.
+type orchestrated struct {
+	took        time.Duration // the command, start to end
+	back        time.Duration // from its start to the bond whole again on B
+	lost, count int
+	decision    string // of B's hook at migrate begin
+}
+
+// orchestratedRun migrates the bonded guest, up on A, to B with virt-failover migrate, prints what
+// the command printed (its plan, progress and phase table) and follows the guest's bond.
+func orchestratedRun(ctx context.Context, pair *harness.Pair, bin, dom string, serial *harness.Serial) (*orchestrated, error) {
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	before, err := serial.WaitHeartbeat(wctx, serial.Len(), "the bond whole with probes answered", harness.Answering(harness.Heartbeat.BondWhole))
+	if err != nil {
+		return nil, err
+	}
+	say("the orchestrator: virt-failover migrate %s from A to B (its record makes the e1000e a VF, which libvirt would not migrate: it is unplugged first)", dom)
+	skip, _ := pair.B.HookLog()
+	c, err := harness.RunCommand(wctx, bin, harness.MigrateArgs(dom, pair.A, pair.B)...)
+	if err != nil {
+		return nil, err
+	}
+	o := &orchestrated{took: c.Ended().Sub(c.Started), decision: "-"}
+	for _, l := range c.Lines() {
+		detail("| %s", l.Text)
+	}
+	if code, _ := c.Wait(wctx); code != 0 {
+		return nil, fmt.Errorf("virt-failover migrate exited %d", code)
+	}
+	entries, _ := pair.B.HookLog()
+	var worker []string
+	for _, e := range entries[min(len(skip), len(entries)):] {
+		if e.Domain != dom {
+			continue
+		}
+		if e.Call() == "migrate begin" {
+			o.decision = e.Decision
+			for _, ch := range e.Changes {
+				detail("B's hook at migrate begin: %s", ch)
+			}
+		}
+		if e.Op == "replug" {
+			worker = append(worker, e.Message)
+		}
+	}
+	if len(worker) > 0 {
+		detail("B's replug worker (its hook started it at started and returned; libvirt never waits for it):")
+		for _, m := range worker {
+			detail("  %s", m)
+		}
+	}
+	standby, err := serial.WaitHeartbeat(wctx, before.Index+1, "the bond on the virtio NIC alone", harness.Heartbeat.BondOnStandby)
+	if err != nil {
+		return nil, err
+	}
+	back, err := serial.WaitHeartbeat(wctx, standby.Index+1, "the bond whole again on B", harness.Answering(harness.Heartbeat.BondWhole))
+	if err != nil {
+		return nil, err
+	}
+	o.back = serial.SeenAt(back.Index).Sub(c.Started)
+	after, err := serial.WaitHeartbeat(wctx, back.Index, "a heartbeat 3 s later", func(h harness.Heartbeat) bool {
+		return h.Uptime >= back.Uptime+harness.SettleTime && h.BondWhole()
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.lost, o.count = after.Lost-before.Lost, (after.Recv+after.Lost)-(before.Recv+before.Lost)
+	bond, _ := after.Bond()
+	say("done: the guest runs on B; its bond went to the virtio NIC while the primary was out and has both again (active %s, slaves %s): %d of %d probes lost",
+		bond.Active, strings.Join(bond.Slaves, ","), o.lost, o.count)
+	return o, nil
+}
+
 func narrate(ctx context.Context, m *harness.Migration) {
 	from, to := strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name)
 	var calls []string
@@ -257,7 +363,7 @@ func narrate(ctx context.Context, m *harness.Migration) {
 		m.Duration.Seconds(), m.Back.Seconds(), m.Lost, m.Probes())
 }
 
-func report(pair *harness.Pair, ms, plain []*harness.Migration) {
+func report(pair *harness.Pair, ms, plain []*harness.Migration, orch *orchestrated) {
 	fmt.Println("Migrations (probes: one ping of the gateway every 0.5 s from inside the guest)")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "  guest\t\tmigrate\twait-unplug\tprimary back\tprobes lost\thook decision")
@@ -277,6 +383,8 @@ func report(pair *harness.Pair, ms, plain []*harness.Migration) {
 		fmt.Fprintf(w, "  failover\t%s -> %s\t%.1f s\t%s\t%.1f s\t%d of %d\t%s\n", strings.ToUpper(m.From.Name), strings.ToUpper(m.To.Name),
 			m.Duration.Seconds(), wu, m.Back.Seconds(), m.Lost, m.Probes(), dec)
 	}
+	fmt.Fprintf(w, "  bonded, orchestrated\tA -> B\t%.1f s\t-\t%.1f s\t%d of %d\t%s\n", orch.took.Seconds(), orch.back.Seconds(),
+		orch.lost, orch.count, orch.decision)
 	w.Flush()
 	fl, fs := harness.LostPerMigration(ms)
 	pl, ps := harness.LostPerMigration(plain)
@@ -297,6 +405,9 @@ func report(pair *harness.Pair, ms, plain []*harness.Migration) {
 		byCall := map[string]*agg{}
 		var order []string
 		for _, e := range entries {
+			if e.Op == "replug" {
+				continue // the replug worker's own records, not hook calls
+			}
 			a := byCall[e.Call()]
 			if a == nil {
 				a = &agg{decs: map[string]int{}}

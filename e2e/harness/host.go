@@ -497,8 +497,13 @@ func (h *Host) bootXML(ctx context.Context, name string, def []byte, serial *Ser
 	if err := os.WriteFile(path, def, 0o644); err != nil {
 		return Heartbeat{}, err
 	}
+	return h.startWaiting(ctx, name, serial, what, ready, "create", path)
+}
+
+// startWaiting starts a guest with virsh args, then waits until its heartbeat satisfies ready.
+func (h *Host) startWaiting(ctx context.Context, name string, serial *Serial, what string, ready func(Heartbeat) bool, args ...string) (Heartbeat, error) {
 	mark := serial.Len()
-	if _, err := h.Virsh(ctx, "create", path); err != nil {
+	if _, err := h.Virsh(ctx, args...); err != nil {
 		return Heartbeat{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)

@@ -160,7 +160,7 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 	} else if persistent != nil {
 		flags |= virt.PersistDest | virt.UndefineSource
 	}
-	lastLine := time.Time{}
+	lastLine, lastPhase := time.Time{}, ""
 	var unplugTimedOut bool
 	opts := virt.MigrateOptions{MigrateURI: o.MigrateURI, Flags: flags, Dest: o.Dest, Progress: func(p virt.Progress) {
 		if p.Phase == "wait-unplug" && len(plan.QEMU) > 0 && o.UnplugTimeout > 0 && !p.PhaseSince.IsZero() &&
@@ -168,7 +168,13 @@ func Migrate(ctx context.Context, o MigrateOptions) (*Report, error) {
 			unplugTimedOut = true
 			abort(fmt.Errorf("the guest did not release its teaming primaries within --unplug-timeout %s (QEMU's wait-unplug); QEMU plugs them back", o.UnplugTimeout))
 		}
-		if time.Since(lastLine) >= time.Second {
+		// A phase change (QEMU's event) is said at once, without the job's figures, which are of
+		// the last reading before it; the readings in between get a line a second.
+		switch {
+		case p.Phase != lastPhase:
+			lastLine, lastPhase = time.Now(), p.Phase
+			o.Logf("migrating: phase %s", p.Phase)
+		case time.Since(lastLine) >= time.Second:
 			lastLine = time.Now()
 			o.Logf("migrating: phase %s, %s of %s left, %s elapsed", orDash(p.Phase), bytes(p.DataRemaining), bytes(p.DataTotal), p.Elapsed.Round(100*time.Millisecond))
 		}

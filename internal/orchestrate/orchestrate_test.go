@@ -3,8 +3,11 @@ package orchestrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,4 +363,34 @@ func TestConcurrentPlugBacksLeaveNoRecord(t *testing.T) {
 	}
 	hasAll(t, "a live", p.a.LiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
 	hasAll(t, "a config", p.a.InactiveXML("vfo-team"), "ua-pri0", "ua-gpu0")
+}
+
+// Every phase QEMU's migration goes through gets its progress line at once, however fast they
+// follow each other, and without the figures of a reading taken before it; the readings of the
+// job's statistics get a line a second.
+func TestMigrateShowsEveryPhase(t *testing.T) {
+	p := newPair(t, "bond.xml", "vfo-bond")
+	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Delay: 4500 * time.Millisecond, Phases: []string{"setup", "active", "device"}})
+	var mu sync.Mutex
+	var lines []string
+	o := p.migrateOptions("vfo-bond")
+	o.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+	}
+	if _, err := Migrate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := strings.Join(lines, "\n")
+	for _, phase := range []string{"setup", "active", "device"} {
+		if !slices.Contains(lines, "migrating: phase "+phase) {
+			t.Errorf("no progress line for phase %s alone:\n%s", phase, all)
+		}
+	}
+	if !strings.Contains(all, " left, ") {
+		t.Errorf("no line with the job's figures:\n%s", all)
+	}
 }

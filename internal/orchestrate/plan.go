@@ -45,7 +45,24 @@ type Plan struct {
 	// Blockers are assigned devices nothing fails over and no --detach names: libvirt refuses to
 	// migrate the domain with them.
 	Blockers []string
+	// Back is what a plug-back (switch --to assigned, repair, the replug worker) does with each
+	// parked device; such a plan has nothing else (planPlugBack).
+	Back     []Back
+	plugBack bool
 }
+
+// Back is a parked device and what a plug-back does with it.
+type Back struct {
+	ParkedDevice
+	Action string // BackAttach, BackDrop or BackLeave
+}
+
+// What a plug-back does with a parked device.
+const (
+	BackAttach = "plug back" // attach it from its record (its resource claimed on this host first)
+	BackDrop   = "drop"      // it is in the domain already: only its record goes
+	BackLeave  = "leave"     // not this plug-back's (repair leaves devices parked by a switch)
+)
 
 // ParkedDevice is a device a parked record holds.
 type ParkedDevice struct {
@@ -122,6 +139,25 @@ func planDevices(dom *policy.Domain) *Plan {
 	return p
 }
 
+// planPlugBack plans a plug-back of the running domain dom's parked devices: those want takes
+// are attached, or only lose their record when they are in the domain already; the others stay.
+func planPlugBack(dom *policy.Domain, want func(*policy.Parked) bool) *Plan {
+	p := &Plan{Domain: dom.Name, plugBack: true}
+	for _, pk := range dom.Parked {
+		b := Back{ParkedDevice: ParkedDevice{Device: Device{Alias: pk.Alias, Kind: pk.Kind, Pool: pk.Pool}, Reason: pk.Reason, Host: pk.Host}}
+		switch {
+		case !want(pk):
+			b.Action = BackLeave
+		case len(dom.Aliases[pk.Alias]) > 0:
+			b.Action = BackDrop
+		default:
+			b.Action = BackAttach
+		}
+		p.Back = append(p.Back, b)
+	}
+	return p
+}
+
 // teamingPrimary reports whether the device with alias is a <teaming type='transient'> primary.
 func teamingPrimary(dom *policy.Domain, alias string) bool {
 	for _, n := range dom.NICs {
@@ -170,6 +206,9 @@ func describe(doc *xmlxform.Doc, e *xmlxform.Element, alias string) string {
 
 // String is the plan as the commands print it before acting.
 func (p *Plan) String() string {
+	if p.plugBack {
+		return p.backString()
+	}
 	var b strings.Builder
 	for _, d := range p.QEMU {
 		fmt.Fprintf(&b, "  qemu     %-14s %s primary; QEMU unplugs it and plugs it back (standby %s)\n", d.Alias, d.Kind, d.Standby)
@@ -195,6 +234,30 @@ func (p *Plan) String() string {
 	}
 	if b.Len() == 0 {
 		b.WriteString("  nothing to unplug: no recorded pair, no --detach\n")
+	}
+	return b.String()
+}
+
+func (p *Plan) backString() string {
+	var b strings.Builder
+	for _, d := range p.Back {
+		fmt.Fprintf(&b, "  %-9s %-14s %s, parked for the %s", d.Action, d.Alias, d.Kind, d.Reason)
+		if d.Pool != "" {
+			fmt.Fprintf(&b, ", pool %s", d.Pool)
+		}
+		if d.Host != "" {
+			fmt.Fprintf(&b, ", claimed on %s", d.Host)
+		}
+		switch d.Action {
+		case BackDrop:
+			b.WriteString(": in the guest already, only its record goes")
+		case BackLeave:
+			b.WriteString(": it stays until switch --to assigned")
+		}
+		b.WriteString("\n")
+	}
+	if b.Len() == 0 {
+		b.WriteString("  nothing parked: nothing to plug back\n")
 	}
 	return b.String()
 }

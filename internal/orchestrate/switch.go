@@ -112,7 +112,7 @@ func plugBack(ctx context.Context, o SwitchOptions, want func(*policy.Parked) bo
 	if err != nil {
 		return res, err
 	}
-	res.Plan = planDevices(dom)
+	res.Plan = planPlugBack(dom, want)
 	if o.DryRun {
 		return res, nil
 	}
