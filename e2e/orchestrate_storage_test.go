@@ -87,6 +87,17 @@ func setupMeasured(t *testing.T) *measuredSuite {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pair.Stop)
+	// The bonded guest's primary comes from pool FabricPool, as an operator's would: its networks
+	// on both hosts, and each host's policy with the pool (no default pool: the other guests'
+	// NICs stay on "lan", outside it).
+	for _, h := range s.pair.Hosts() {
+		if err := h.DefineFabric(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.WritePolicy(h.OrchestrationPolicy()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Logf("hosts up in %.1fs; logs in %s", time.Since(start).Seconds(), run)
 	return s
 }
@@ -110,7 +121,7 @@ func (s *measuredSuite) start(t *testing.T, name string, def []byte, serial *har
 		t.Fatal(err)
 	}
 	start := time.Now()
-	hb, err := s.pair.A.DefineStart(s.ctx, name, def, serial, what, ready)
+	hb, err := s.pair.A.DefineAndStart(s.ctx, name, def, serial, what, ready)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,17 +135,17 @@ func (s *measuredSuite) start(t *testing.T, name string, def []byte, serial *har
 func (s *measuredSuite) migrate(t *testing.T, dom string, from, to *harness.Host, serial *harness.Serial, ready func(harness.Heartbeat) bool, carrying *regexp.Regexp, extra ...string) *harness.OrchestratedMigration {
 	t.Helper()
 	m, err := harness.MigrateOrchestrated(s.ctx, s.bin, dom, from, to, serial, ready, carrying, extra...)
-	if m.Run != nil {
-		t.Logf("%s %s: exit %d after %.2fs; %s", dom, m.Direction(), m.Run.Code, m.Run.Took.Seconds(), phaseLine(m.Report))
+	if m.Run != nil && m.Run.Exited() {
+		t.Logf("%s %s: exit %d after %.2fs; %s", dom, m.Direction(), m.Code, m.Took.Seconds(), phaseLine(m.Report))
 	}
 	if err != nil {
 		if m.Run != nil {
-			t.Log(m.Run)
+			t.Logf("%s:\n%s", m.Run, m.Run.Output())
 		}
 		t.Fatalf("%s %s: %v", dom, m.Direction(), err)
 	}
-	if m.Run.Code != 0 && len(extra) == 0 {
-		t.Fatalf("%s %s failed:\n%s", dom, m.Direction(), m.Run)
+	if m.Code != 0 && len(extra) == 0 {
+		t.Fatalf("%s %s failed:\n%s", dom, m.Direction(), m.Run.Output())
 	}
 	t.Logf("%s %s: %s; probes lost %d of %d", dom, m.Direction(), timesLine(m), m.Lost, m.Probes())
 	return m
@@ -195,8 +206,8 @@ func timesLine(m *harness.OrchestratedMigration) string {
 func (s *measuredSuite) checkMigrated(t *testing.T, m *harness.OrchestratedMigration, parked []string, present ...string) {
 	t.Helper()
 	rep, dir := m.Report, m.Direction()
-	if m.Run.Code != 0 || rep == nil || rep.Outcome != "migrated" {
-		t.Fatalf("%s: want migrated:\n%s", dir, m.Run)
+	if m.Code != 0 || rep == nil || rep.Outcome != "migrated" {
+		t.Fatalf("%s: want migrated:\n%s", dir, m.Run.Output())
 	}
 	if !slices.Equal(rep.Parked, parked) || !slices.Equal(rep.Plugged, parked) {
 		t.Errorf("%s: parked %q, plugged %q; want %q both", dir, rep.Parked, rep.Plugged, parked)
@@ -318,13 +329,20 @@ func (s *measuredSuite) testTeaming(t *testing.T) {
 	s.start(t, g.Name, def, serial, what, ready)
 
 	// The plan, as --dry-run prints it: QEMU's primary, nothing to park.
-	dry, err := harness.RunOrchestrator(s.ctx, s.bin, s.pair.A.MigrateArgs(g.Name, s.pair.B, "--dry-run")...)
+	dctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
+	defer cancel()
+	dry, err := harness.RunCommand(dctx, s.bin, harness.MigrateArgs(g.Name, s.pair.A, s.pair.B, "--dry-run")...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the plan:\n%s", dry.Stdout)
-	if dry.Code != 0 || !qemuPlanRE.MatchString(dry.Stdout) || parkPlanRE.MatchString(dry.Stdout) || !strings.Contains(dry.Stdout, "planned") {
-		t.Errorf("want a plan with ua-pri0 as QEMU's and nothing to park:\n%s", dry)
+	code, err := dry.Wait(dctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := dry.Stdout()
+	t.Logf("the plan:\n%s", plan)
+	if code != 0 || !qemuPlanRE.MatchString(plan) || parkPlanRE.MatchString(plan) || !strings.Contains(plan, "planned") {
+		t.Errorf("want a plan with ua-pri0 as QEMU's and nothing to park (exit %d):\n%s", code, dry.Output())
 	}
 	s.migrations(t, g, serial, 2*roundTrips(t), kindTeaming, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, nil, "ua-pri0", "ua-sby0")
@@ -376,12 +394,12 @@ func (s *measuredSuite) testUnplugTimeout(t *testing.T) {
 	a, b := s.pair.A, s.pair.B
 	m := s.migrate(t, g.Name, a, b, serial, ready, nil, "--unplug-timeout", "5s")
 	rep := m.Report
-	if m.Run.Code != 1 || rep == nil || rep.Outcome != "rolled-back" {
-		t.Fatalf("want exit status 1, rolled back:\n%s", m.Run)
+	if m.Code != 1 || rep == nil || rep.Outcome != "rolled-back" {
+		t.Fatalf("want exit status 1, rolled back:\n%s", m.Run.Output())
 	}
-	t.Logf("exit %d after %.1fs; error: %s\nstderr:\n%s", m.Run.Code, m.Run.Took.Seconds(), rep.Error, m.Run.Stderr)
-	if !strings.Contains(rep.Error, "--unplug-timeout 5s") || !strings.Contains(m.Run.Stderr, "rolled-back") {
-		t.Errorf("the error does not name the timeout, or stderr does not say rolled-back:\n%s", m.Run)
+	t.Logf("exit %d after %.1fs; error: %s\nstderr:\n%s", m.Code, m.Took.Seconds(), rep.Error, m.Run.Stderr())
+	if !strings.Contains(rep.Error, "--unplug-timeout 5s") || !strings.Contains(m.Run.Stderr(), "rolled-back") {
+		t.Errorf("the error does not name the timeout, or stderr does not say rolled-back:\n%s", m.Run.Output())
 	}
 	if rep.Where != a.URI() {
 		t.Errorf("the report says the guest runs on %s", rep.Where)
@@ -420,7 +438,7 @@ func (s *measuredSuite) testUnplugTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the guest on a: %s; %d probes lost from the start to %.1f s after the command", hb.Summary(), hb.Lost-m.Before.Lost,
-		serial.SeenAt(hb.Index).Sub(m.Run.Started.Add(m.Run.Took)).Seconds())
+		serial.SeenAt(hb.Index).Sub(m.Run.Ended()).Seconds())
 }
 
 // testYardstick migrates the plain-virtio guest (nothing to fail over) through the orchestrator.
@@ -442,7 +460,7 @@ func (s *measuredSuite) testYardstick(t *testing.T) {
 func (s *measuredSuite) testBondFigures(t *testing.T) {
 	serial := s.serial("bond")
 	g := harness.BondGuest(s.img.Kernel, s.img.ModesInitrd, serial.Path)
-	def, err := harness.BondPairedXML(s.bin, g)
+	def, err := harness.OrchestratedBondXML(s.bin, g, harness.FabricPool, harness.FabricNetworks[s.pair.A.Name][0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +513,7 @@ func (s *measuredSuite) figures(t *testing.T) {
 		case m.Report != nil && len(m.Report.Plugged) > 0:
 			by1 = "migrate"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", r.kind, m.Direction(), m.Run.Took.Seconds(),
+		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", r.kind, m.Direction(), m.Took.Seconds(),
 			sec(wu, wok), sec(dt, dok), by1, sec(plugged.Sub(m.Resumed), !plugged.IsZero()), sec(m.Carrying.Sub(m.Resumed), !m.Carrying.IsZero()),
 			sec(m.BackAt.Sub(m.Resumed), true), sec(m.LinkUp, m.LinkUp > 0), m.Lost, m.Probes())
 		k := by[r.kind]

@@ -1,21 +1,16 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/virt-failover/virt-failover/internal/orchestrate"
-	"github.com/virt-failover/virt-failover/policy"
-	"github.com/virt-failover/virt-failover/xmlxform"
 )
 
 // OrchestratedStorageXML is the multipath guest g (MultipathGuest) as "virt-failover pair
@@ -33,35 +28,6 @@ func OrchestratedStorageXML(bin string, g Guest) ([]byte, error) {
 	return RunPair(bin, plain, "--storage", LUNPrimary+"="+g.LUN)
 }
 
-// BondPairedXML is the bonded guest g (BondGuest) as an operator pairs it for the orchestrator,
-// without a pool: its definition with the virtio NIC alone, then "virt-failover pair --bond
-// --emulated-primary" adds the e1000e primary (alias BondPrimary, the standby's MAC) and a record
-// of kind bond, emulated='yes', which "virt-failover migrate" parks and plugs back.
-func BondPairedXML(bin string, g Guest) ([]byte, error) {
-	if !g.Bond {
-		return nil, errors.New("BondPairedXML: not the bonded guest")
-	}
-	plain, err := g.PlainXML()
-	if err != nil {
-		return nil, err
-	}
-	doc, err := xmlxform.Parse(plain)
-	if err != nil {
-		return nil, err
-	}
-	pri := policy.NewDomain(doc).NICByAlias(BondPrimary)
-	if pri == nil {
-		return nil, fmt.Errorf("the bonded guest's definition has no %s", BondPrimary)
-	}
-	t := xmlxform.NewTransform(doc)
-	t.Remove(pri.El)
-	one, err := t.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	return RunPair(bin, one, "--bond", "--emulated-primary")
-}
-
 // WithKernelArgs returns the definition def with args added to its kernel command line.
 func WithKernelArgs(def []byte, args ...string) ([]byte, error) {
 	s := string(def)
@@ -74,29 +40,6 @@ func WithKernelArgs(def []byte, args ...string) ([]byte, error) {
 // NoEject is the guest's kernel command line switch (e2e/guest/init.sh) that makes it ignore
 // PCI hotplug requests once its primary is enslaved: it never completes an unplug.
 const NoEject = "vfo.noeject=1"
-
-// DefineStart defines the persistent domain def on h, starts it and waits until the serial log
-// shows a heartbeat that satisfies ready. It returns that heartbeat.
-func (h *Host) DefineStart(ctx context.Context, name string, def []byte, serial *Serial, what string, ready func(Heartbeat) bool) (Heartbeat, error) {
-	path := h.Dir + "/" + name + ".xml"
-	if err := os.WriteFile(path, def, 0o644); err != nil {
-		return Heartbeat{}, err
-	}
-	mark := serial.Len()
-	if _, err := h.Virsh(ctx, "define", path); err != nil {
-		return Heartbeat{}, err
-	}
-	if _, err := h.Virsh(ctx, "start", name); err != nil {
-		return Heartbeat{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	hb, err := serial.WaitHeartbeat(ctx, mark, what, ready)
-	if err != nil {
-		return hb, fmt.Errorf("booting %s on %s: %w", name, h.Name, err)
-	}
-	return hb, nil
-}
 
 // KeepReading reads the serial log every 100 ms until the returned function is called, so that
 // SeenAt tells when each line came (to about 0.1 s) while the test waits for something else.
@@ -135,63 +78,15 @@ func (s *Serial) Heartbeats(from, to int) []Heartbeat {
 	return hbs
 }
 
-// OrchestratorRun is one run of a virt-failover command on the test machine.
-type OrchestratorRun struct {
-	Args           []string
-	Started        time.Time
-	Took           time.Duration
-	Code           int // exit status; -1: it did not run or was killed
-	Stdout, Stderr string
-}
-
-// RunOrchestrator runs "BIN ARGS..." and waits for it to end (at most 10 minutes). A non-zero exit
-// status is not an error here: it is in Code.
-func RunOrchestrator(ctx context.Context, bin string, args ...string) (*OrchestratorRun, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	r := &OrchestratorRun{Args: args, Code: -1}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	r.Started = time.Now()
-	err := cmd.Run()
-	r.Took = time.Since(r.Started)
-	r.Stdout, r.Stderr = stdout.String(), stderr.String()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		r.Code = 0
-	case errors.As(err, &ee) && ee.Exited():
-		r.Code = ee.ExitCode()
-	default:
-		return r, fmt.Errorf("%s %s: %w\n%s", bin, strings.Join(args, " "), err, r.Stderr)
-	}
-	return r, nil
-}
-
-// String is the command line and what it printed, for a test log.
-func (r *OrchestratorRun) String() string {
-	return fmt.Sprintf("virt-failover %s: exit %d after %.2fs\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code,
-		r.Took.Seconds(), r.Stdout, r.Stderr)
-}
-
-// MigrateArgs are the arguments of "virt-failover migrate" that move dom from h to the host to:
-// the destination as h's daemon reaches it (peer to peer), as the command reaches it, the
-// migration link, and h's policy and tree.
-func (h *Host) MigrateArgs(dom string, to *Host, extra ...string) []string {
-	args := []string{"migrate", dom, to.P2PURI(), "--connect", h.URI(), "--dest-connect", to.URI(),
-		"--migrate-uri", "tcp://" + to.MigIP, "--root", h.Dir, "--policy", h.PolicyPath()}
-	return append(args, extra...)
-}
-
 // OrchestratedMigration is one "virt-failover migrate --json" as the harness saw it: the
 // command, its report, the guest's heartbeats and both QEMUs' monitor events.
 type OrchestratedMigration struct {
 	Domain   string
 	From, To *Host
-	Run      *OrchestratorRun
-	Report   *orchestrate.Report // the command's --json report (nil if it printed none)
+	Run      *Command            // virt-failover migrate, ended
+	Code     int                 // its exit status
+	Took     time.Duration       // from its start to its end
+	Report   *orchestrate.Report // its --json report (nil if it printed none)
 
 	Before Heartbeat // the last heartbeat before the command (ready, probes answered)
 	// Back is the first ready heartbeat after the guest resumed on the destination (after a
@@ -306,12 +201,12 @@ func (m *OrchestratedMigration) Phase(name string) (time.Duration, bool) {
 }
 
 // MigrateOrchestrated runs "virt-failover migrate DOM DEST --json" (bin, with MigrateArgs and
-// extra) from the host from to the host to, and observes it: it waits for a ready heartbeat with
+// extra; at most 10 minutes) from the host from to the host to, and observes it: it waits for a ready heartbeat with
 // probes answered first, reads the serial log throughout, and after a migration waits for the
 // guest to be ready again on the destination and SettleTime more. carrying (nil: none) is the
 // guest's kernel line saying its primary carries its traffic again (FailoverCarryingRE,
 // BondCarryingRE). A failed command is not an
-// error here (Run.Code); the error is for what kept the harness from observing, a guest that
+// error here (Code); the error is for what kept the harness from observing, a guest that
 // does not get ready again included (the result is filled in as far as it got).
 func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, serial *Serial, ready func(Heartbeat) bool, carrying *regexp.Regexp, extra ...string) (*OrchestratedMigration, error) {
 	m := &OrchestratedMigration{Domain: dom, From: from, To: to}
@@ -326,15 +221,19 @@ func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, s
 	m.Before = before
 	stop := serial.KeepReading()
 	defer stop()
-	args := append(from.MigrateArgs(dom, to, extra...), "--json")
-	m.Run, err = RunOrchestrator(ctx, bin, args...)
-	if err != nil {
+	rctx, stopRun := context.WithTimeout(ctx, 10*time.Minute)
+	defer stopRun()
+	if m.Run, err = RunCommand(rctx, bin, append(MigrateArgs(dom, from, to, extra...), "--json")...); err != nil {
 		return m, err
 	}
-	if strings.TrimSpace(m.Run.Stdout) != "" {
+	if m.Code, err = m.Run.Wait(rctx); err != nil {
+		return m, err
+	}
+	m.Took = m.Run.Ended().Sub(m.Run.Started)
+	if out := m.Run.Stdout(); strings.TrimSpace(out) != "" {
 		var rep orchestrate.Report
-		if err := json.Unmarshal([]byte(m.Run.Stdout), &rep); err != nil {
-			return m, fmt.Errorf("the --json report: %v\n%s", err, m.Run)
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			return m, fmt.Errorf("%s: the --json report: %v\n%s", m.Run, err, m.Run.Output())
 		}
 		m.Report = &rep
 	}
@@ -358,8 +257,8 @@ func MigrateOrchestrated(ctx context.Context, bin, dom string, from, to *Host, s
 	}
 	// The first ready heartbeat the harness read after the guest resumed on the destination
 	// (after a failed migration: after the command ended, where the guest stayed).
-	since := m.Run.Started.Add(m.Run.Took)
-	if m.Run.Code == 0 && !m.Resumed.IsZero() {
+	since := m.Run.Ended()
+	if m.Code == 0 && !m.Resumed.IsZero() {
 		since = m.Resumed
 	}
 	mark := before.Index + 1
