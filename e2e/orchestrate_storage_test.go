@@ -268,41 +268,59 @@ func (s *measuredSuite) testStorage(t *testing.T) {
 	s.start(t, g.Name, def, serial, what, ready)
 	s.migrations(t, g, serial, 2, kindStorage, func(m *harness.OrchestratedMigration) {
 		s.checkMigrated(t, m, []string{harness.LUNPrimary}, harness.LUNPrimary, harness.LUNStandby)
-		checkWriter(t, m)
+		checkWriter(t, m, serial)
 	})
 }
 
+// The multipath guest's lines: the kernel failing a path of the map and reinstating one (with
+// their timestamps), and the helper (e2e/guest/mpath) plugging a path back in by a new table.
+var (
+	failingRE    = regexp.MustCompile(`\[\s*([0-9.]+)\] device-mapper: multipath: \S+ Failing path`)
+	reinstateRE  = regexp.MustCompile(`\[\s*([0-9.]+)\] device-mapper: multipath: \S+ Reinstating path`)
+	pathsAgainRE = regexp.MustCompile(`VFO: multipath: paths now `)
+)
+
 // checkWriter fails unless the writer went on through the migration without an I/O error or a bad
-// block, over the virtio-scsi path alone while the leg was out, and the map is whole again after.
-func checkWriter(t *testing.T, m *harness.OrchestratedMigration) {
+// block, the map failed its leg (so the writer's I/O went to the virtio-scsi path, the second
+// group's only one) and took it back, and the map is whole again after: both paths, I/O on the leg.
+// The leg may be out for less than the heartbeat's second: the kernel's and the helper's lines
+// tell.
+func checkWriter(t *testing.T, m *harness.OrchestratedMigration, serial *harness.Serial) {
 	t.Helper()
 	dir := m.Direction()
-	var out []harness.Heartbeat // the map without its leg, I/O on the virtio-scsi path
 	for _, h := range m.Heartbeats {
-		mp := h.Multipath
-		if mp == nil {
-			t.Errorf("%s: a heartbeat without the map: %s", dir, h.Raw)
-			continue
-		}
-		if mp.IOErrors != 0 || mp.Bad != 0 {
-			t.Errorf("%s: %s\n%s", dir, multipathCounts(mp), h.Raw)
+		if mp := h.Multipath; mp == nil || mp.IOErrors != 0 || mp.Bad != 0 {
+			t.Errorf("%s: a heartbeat without the map, or with errors: %s", dir, h.Raw)
 			return
 		}
-		if h.Index > m.Before.Index && h.Index < m.Back.Index && !h.MultipathWhole() {
-			using := mp.Using()
-			if len(using) == 0 || slices.ContainsFunc(using, func(p harness.Path) bool { return p.HBA != "virtio_scsi" }) {
-				t.Errorf("%s: without its leg the map does not use the virtio-scsi path alone: %s", dir, h.Raw)
+	}
+	lines := serial.Lines(m.Before.Index)[:m.After.Index-m.Before.Index]
+	failed, back := -1, -1
+	var failedAt, backAt string
+	for i, l := range lines {
+		if mm := failingRE.FindStringSubmatch(l); mm != nil && failed < 0 {
+			failed, failedAt = i, mm[1]
+		} else if failed >= 0 && back < 0 {
+			if mm := reinstateRE.FindStringSubmatch(l); mm != nil {
+				back, backAt = i, mm[1]
+			} else if pathsAgainRE.MatchString(l) {
+				back, backAt = i, "(a new table)"
 			}
-			out = append(out, h)
 		}
 	}
-	if len(out) == 0 {
-		t.Errorf("%s: no heartbeat showed the map without its pvscsi leg between the start and the re-plug", dir)
-	} else {
-		first, last := out[0].Multipath, out[len(out)-1].Multipath
-		t.Logf("%s: %d heartbeats without the leg (%.1f s of guest time): written %d -> %d, verified %d -> %d, on %v",
-			dir, len(out), out[len(out)-1].Uptime-out[0].Uptime, first.Written, last.Written, first.Verified, last.Verified, last.Using())
+	if failed < 0 || back < 0 {
+		t.Errorf("%s: the map did not fail its leg and take it back (failing line %d, back %d):\n%s", dir, failed, back, strings.Join(lines, "\n"))
 	}
+	out := 0
+	for _, h := range m.Heartbeats {
+		if h.Index > m.Before.Index && h.Index < m.Back.Index && !h.MultipathWhole() {
+			out++
+			if using := h.Multipath.Using(); len(using) == 0 || slices.ContainsFunc(using, func(p harness.Path) bool { return p.HBA != "virtio_scsi" }) {
+				t.Errorf("%s: without its leg the map does not use the virtio-scsi path alone: %s", dir, h.Raw)
+			}
+		}
+	}
+	t.Logf("%s: the leg failed at %s s and came back at %s s (guest clock), %d heartbeats without it", dir, failedAt, backAt, out)
 	progressed(t, m.Before, m.After, dir)
 	if !m.After.MultipathWhole() {
 		t.Errorf("%s: not both paths active after the re-plug: %s", dir, m.After.Raw)
