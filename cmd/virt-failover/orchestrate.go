@@ -73,6 +73,20 @@ func (o *orchestration) connectURI(cmd *cli.Command) string {
 	return o.pol.Orchestrate.Connect
 }
 
+// onHost is what switch and repair start with: the policy and timeouts, and a connection to the
+// host the guest runs on (close it).
+func onHost(ctx context.Context, cmd *cli.Command) (*orchestration, virt.Hypervisor, error) {
+	o, err := loadOrchestration(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := dial(ctx, "host", o.connectURI(cmd))
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, h, nil
+}
+
 func dial(ctx context.Context, what, uri string) (virt.Hypervisor, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -228,11 +242,7 @@ func switchCommand() *cli.Command {
 			if to != "emulated" && to != "assigned" {
 				return usageError("switch: --to %q: want emulated or assigned", to)
 			}
-			o, err := loadOrchestration(cmd)
-			if err != nil {
-				return err
-			}
-			h, err := dial(ctx, "host", o.connectURI(cmd))
+			o, h, err := onHost(ctx, cmd)
 			if err != nil {
 				return err
 			}
@@ -279,11 +289,7 @@ func repairCommand() *cli.Command {
 			if cmd.Args().Len() != 1 {
 				return usageError("repair: want one DOMAIN")
 			}
-			o, err := loadOrchestration(cmd)
-			if err != nil {
-				return err
-			}
-			h, err := dial(ctx, "host", o.connectURI(cmd))
+			o, h, err := onHost(ctx, cmd)
 			if err != nil {
 				return err
 			}

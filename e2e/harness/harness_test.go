@@ -501,8 +501,8 @@ func TestDeviceByAlias(t *testing.T) {
 func TestLoopsUnder(t *testing.T) {
 	sys := t.TempDir()
 	for dev, file := range map[string]string{
-		"loop0": "/work/e2e/out/test-1/lun.img\n",
-		"loop1": "/work/e2e/out/test-10/lun.img (deleted)\n",
+		"loop0": "/srv/vf/e2e/out/test-1/lun.img\n",
+		"loop1": "/srv/vf/e2e/out/test-10/lun.img (deleted)\n",
 		"loop2": "/var/lib/images/other.img\n",
 	} {
 		dir := filepath.Join(sys, "block", dev, "loop")
@@ -513,7 +513,7 @@ func TestLoopsUnder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := loopsUnder(sys, "/work/e2e/out/test-1"); !slices.Equal(got, []string{"/dev/loop0"}) {
+	if got := loopsUnder(sys, "/srv/vf/e2e/out/test-1"); !slices.Equal(got, []string{"/dev/loop0"}) {
 		t.Errorf("got %v", got)
 	}
 }

@@ -130,10 +130,8 @@ func (c *Conn) Detach(ctx context.Context, dom, alias string, impact Impact, tim
 			}
 			return nil
 		case <-timer.C:
-			if xml, err := c.LiveXML(ctx, dom); err == nil {
-				if has, err := HasDevice(xml, alias); err == nil && !has {
-					return nil
-				}
+			if has, err := c.hasDevice(ctx, dom, alias); err == nil && !has {
+				return nil
 			}
 			return fail(Timeout, timeout, nil)
 		case <-ctx.Done():
@@ -202,13 +200,7 @@ func (c *Conn) Attach(ctx context.Context, dom string, deviceXML []byte, impact 
 		return nil
 	}
 	start := time.Now()
-	present := func() (bool, error) {
-		xml, err := c.LiveXML(ctx, dom)
-		if err != nil {
-			return false, err
-		}
-		return HasDevice(xml, alias)
-	}
+	present := func() (bool, error) { return c.hasDevice(ctx, dom, alias) }
 	if ok, err := present(); err != nil {
 		return fail(CallFailed, time.Since(start), err)
 	} else if ok {
@@ -239,4 +231,14 @@ func (c *Conn) Attach(ctx context.Context, dom string, deviceXML []byte, impact 
 			return fail(CallFailed, time.Since(start), fmt.Errorf("waiting for the device: %w", context.Cause(ctx)))
 		}
 	}
+}
+
+// hasDevice reports whether the live definition of dom has a device with that alias: the judge
+// of both a removal and an addition, whatever the events said.
+func (c *Conn) hasDevice(ctx context.Context, dom, alias string) (bool, error) {
+	xml, err := c.LiveXML(ctx, dom)
+	if err != nil {
+		return false, err
+	}
+	return HasDevice(xml, alias)
 }
