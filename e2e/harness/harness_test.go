@@ -538,3 +538,16 @@ func TestLUN(t *testing.T) {
 		t.Errorf("still attached: %v", got)
 	}
 }
+
+func TestLastSegfault(t *testing.T) {
+	klog := `[  10.0] libvirtd[4655]: segfault at 0 ip 00007f error 4 in libvirt.so.0.9000.0[7f+1]
+[  11.0] rpc-libvirtd[4700]: segfault at 8 ip 00007e error 4 in libvirt_driver_qemu.so[7e+1]
+[  12.0] qemu-system-x86[99]: segfault at 0 ip 1 error 4
+[  13.0] libvirtd: started`
+	if got, want := lastSegfault(klog, "libvirtd"), "rpc-libvirtd[4700]: segfault at 8 ip 00007e error 4 in libvirt_driver_qemu.so[7e+1]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := lastSegfault(klog, "virtqemud"); got != "no segfault of virtqemud in it" {
+		t.Errorf("got %q", got)
+	}
+}

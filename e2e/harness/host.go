@@ -358,6 +358,19 @@ func (h *Host) RestartDaemon(ctx context.Context) error {
 	return h.startLibvirtd(ctx)
 }
 
+// ReviveLibvirtd starts libvirtd again when it ended by itself (a crash: the test never stops
+// it but through RestartDaemon and Stop), and says how it had ended; "" when it was running. The
+// domains it ran keep running: QEMU does not end with libvirtd, which reconnects to them.
+func (h *Host) ReviveLibvirtd(ctx context.Context) (ended string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped || h.libvirtd == nil || h.libvirtd.alive() {
+		return "", nil
+	}
+	ended = h.libvirtd.ended
+	return ended, h.startLibvirtd(ctx)
+}
+
 // LibvirtdPID is the pid of the running libvirtd (0 if none).
 func (h *Host) LibvirtdPID() int {
 	h.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"time"
@@ -221,4 +222,31 @@ func parseHookRuns(text string) []HookRun {
 		}
 	}
 	return runs
+}
+
+// KernelSegfault is the kernel log's last line about a segfault of a process whose name starts
+// with name (like "libvirtd[4655]: segfault at 0 ip ... in libvirt.so.0..."), or a word on why
+// there is none.
+func KernelSegfault(name string) string {
+	out, err := exec.Command("dmesg").Output()
+	if err != nil {
+		return "kernel log unreadable: " + err.Error()
+	}
+	return lastSegfault(string(out), name)
+}
+
+func lastSegfault(klog, name string) string {
+	last := ""
+	for _, line := range strings.Split(klog, "\n") {
+		if i := strings.Index(line, name); i >= 0 && strings.Contains(line[i:], "segfault") {
+			if _, msg, ok := strings.Cut(line, "] "); ok && strings.HasPrefix(line, "[") {
+				line = msg // without the kernel's timestamp
+			}
+			last = strings.TrimSpace(line)
+		}
+	}
+	if last == "" {
+		return "no segfault of " + name + " in it"
+	}
+	return last
 }

@@ -19,6 +19,9 @@ type daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  *os.File
+	// ended says how it ended ("signal: segmentation fault", "exit status 1"); set before done
+	// closes.
+	ended string
 }
 
 // startDaemon starts argv in a new session with stdin from /dev/null and stdout and stderr
@@ -41,6 +44,7 @@ func startDaemon(name, logPath string, env []string, argv ...string) (*daemon, e
 	go func() {
 		_ = cmd.Wait()
 		out.Close()
+		d.ended = cmd.ProcessState.String()
 		close(d.done)
 	}()
 	return d, nil
