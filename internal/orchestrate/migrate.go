@@ -335,6 +335,9 @@ func guestReady(ctx context.Context, h virt.Hypervisor, dom *policy.Domain, plan
 func rollback(ctx context.Context, o MigrateOptions, src *guest, rep *Report, cause error) (*Report, error) {
 	start := time.Now()
 	var errs []error
+	if len(rep.Parked) > 0 {
+		o.Logf("roll back: plug %s back into %s on %s", strings.Join(rep.Parked, ", "), o.Domain, o.Source.URI())
+	}
 	for _, alias := range rep.Parked {
 		if err := src.replugOne(ctx, alias, o.ReplugTimeout); err != nil {
 			errs = append(errs, err)

@@ -163,9 +163,18 @@ func TestMigrateChecksEveryParkedDeviceIsBack(t *testing.T) {
 func TestMigrateFailureRollsBack(t *testing.T) {
 	p := newPair(t, "bond.xml", "vfo-bond")
 	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Err: &virt.Error{Code: 1, Message: "internal error: destination refused"}})
-	rep, err := Migrate(context.Background(), p.migrateOptions("vfo-bond"))
+	o := p.migrateOptions("vfo-bond")
+	var lines []string
+	o.Logf = func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	rep, err := Migrate(context.Background(), o)
 	if err == nil || rep.Outcome != "rolled-back" || !strings.Contains(rep.State, "with every device") {
 		t.Fatalf("want a rollback, got %v, %+v", err, rep)
+	}
+	// What the rollback does is said before it is done.
+	said, plugged := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "roll back: plug ua-pri0 back into vfo-bond on ") }),
+		slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "attached ua-pri0") })
+	if said < 0 || plugged < said {
+		t.Errorf("the rollback is not said before the plug-back:\n%s", strings.Join(lines, "\n"))
 	}
 	hasAll(t, "a live", p.a.LiveXML("vfo-bond"), "ua-pri0", "ua-sby0")
 	hasAll(t, "a config", p.a.InactiveXML("vfo-bond"), "ua-pri0", "ua-sby0")
