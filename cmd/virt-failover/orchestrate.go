@@ -235,6 +235,7 @@ func switchCommand() *cli.Command {
 			rootFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			start := time.Now()
 			if cmd.Args().Len() != 1 {
 				return usageError("switch: want one DOMAIN")
 			}
@@ -262,7 +263,7 @@ func switchCommand() *cli.Command {
 					res, err = run(ctx, opts)
 				}
 			}
-			return switchOutcome(o.out, "switch "+name, h, name, res, err, cmd.Bool("dry-run"))
+			return switchOutcome(o.out, "switch "+name, h, name, res, err, cmd.Bool("dry-run"), time.Since(start))
 		},
 	}
 }
@@ -286,6 +287,7 @@ func repairCommand() *cli.Command {
 			rootFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			start := time.Now()
 			if cmd.Args().Len() != 1 {
 				return usageError("repair: want one DOMAIN")
 			}
@@ -305,7 +307,7 @@ func repairCommand() *cli.Command {
 					res, err = orchestrate.Repair(ctx, opts)
 				}
 			}
-			return switchOutcome(o.out, "repair "+name, h, name, res, err, cmd.Bool("dry-run"))
+			return switchOutcome(o.out, "repair "+name, h, name, res, err, cmd.Bool("dry-run"), time.Since(start))
 		},
 	}
 }
@@ -371,14 +373,15 @@ func replugCommand() *cli.Command {
 			} else {
 				logRecord(hooks.Pass, fmt.Sprintf("done: plugged %d, dropped %d record(s) of devices in the guest already", len(res.Plugged), len(res.Dropped)))
 			}
-			return switchOutcome(o.out, "replug "+name, h, name, res, err, false)
+			return switchOutcome(o.out, "replug "+name, h, name, res, err, false, time.Since(start))
 		},
 	}
 }
 
 // switchOutcome prints what a switch, repair or replug did and, on failure, the guest's state
 // in one line.
-func switchOutcome(w io.Writer, what string, h virt.Hypervisor, name string, res *orchestrate.SwitchResult, err error, dry bool) error {
+// took is the command's time so far: its plan's dry run waits for a migration job to end too.
+func switchOutcome(w io.Writer, what string, h virt.Hypervisor, name string, res *orchestrate.SwitchResult, err error, dry bool, took time.Duration) error {
 	if res != nil && !dry {
 		for _, a := range res.Parked {
 			fmt.Fprintf(w, "  unplugged %s\n", a)
@@ -398,7 +401,7 @@ func switchOutcome(w io.Writer, what string, h virt.Hypervisor, name string, res
 			hints: []string{"why: " + strings.ReplaceAll(err.Error(), "\n", "; ")}}
 	}
 	if !dry && res != nil {
-		fmt.Fprintf(w, "done in %s: %s\n", res.Duration.Round(time.Millisecond), guestState(h, name))
+		fmt.Fprintf(w, "done in %s: %s\n", took.Round(time.Millisecond), guestState(h, name))
 	}
 	return nil
 }

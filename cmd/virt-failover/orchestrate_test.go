@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/virt-failover/virt-failover/internal/virt"
 	"github.com/virt-failover/virt-failover/internal/virt/virttest"
@@ -173,5 +176,44 @@ func TestRepairPrintsItsPlanFirst(t *testing.T) {
 	code, out, errs = run("repair", "--policy", pol, "--connect", a.URI(), "vfo-bond")
 	if code != 0 || !strings.Contains(out, "nothing parked") || strings.Contains(out, "park     ") {
 		t.Errorf("repair of a whole guest: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// repair's "done in" is the whole command's time, the wait for a migration job included (its
+// plan's dry run waits for the job; it said the plug-back's time alone).
+func TestRepairDoneInCountsTheWaitForTheJob(t *testing.T) {
+	a, b, pol := orchestrationHosts(t)
+	a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Hang: true})
+	c, err := virt.Dial(context.Background(), a.URI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	migrated := make(chan error, 1)
+	go func() {
+		_, err := c.Migrate(ctx, "vfo-bond", b.URI(), virt.MigrateOptions{})
+		migrated <- err
+	}()
+	for {
+		if st, err := c.JobStats(context.Background(), "vfo-bond"); err == nil && st.Type != virt.JobNone {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, out, errs := run("repair", "--policy", pol, "--connect", a.URI(), "vfo-bond")
+	if code != 0 || !strings.Contains(out, "waiting for the ") {
+		t.Fatalf("repair: exit %d\n%s\n%s", code, out, errs)
+	}
+	if err := <-migrated; !errors.Is(err, virt.ErrAborted) {
+		t.Fatalf("the migration: %v", err)
+	}
+	m := regexp.MustCompile(`done in (\S+): `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no done line:\n%s", out)
+	}
+	if took, err := time.ParseDuration(m[1]); err != nil || took < 500*time.Millisecond {
+		t.Errorf("done in %s, though repair waited for the job (aborted after 1s):\n%s", m[1], out)
 	}
 }
