@@ -284,6 +284,10 @@ func passedOver(as []Attempt) string {
 	}
 	var parts []string
 	for _, a := range as {
+		if a.Outcome == TriedUnreachable {
+			parts = append(parts, a.Dest+" unreachable") // why is said once, with the plan
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", a.Dest, a.Outcome, a.Why))
 	}
 	return strings.Join(parts, "; ")
