@@ -31,12 +31,9 @@ type CordonEdit struct {
 // under [host] (the table too, at the end, when the file has none), marked as drain's. The result
 // is validated as the hook would read it. name is the file's name in messages.
 func Cordon(name string, data []byte) (*CordonEdit, error) {
-	if _, err := Parse(name, data); err != nil {
-		return nil, err
-	}
-	f, err := scanHostKey(data)
+	f, err := scanHostKey(name, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	var edits []textEdit
 	var did string
@@ -76,12 +73,9 @@ func Cordon(name string, data []byte) (*CordonEdit, error) {
 // true again with drain's comment gone, and any other accept_incoming = false becomes true.
 // Everything else stays byte for byte; a file that accepts them already is left as it is.
 func Uncordon(name string, data []byte) (*CordonEdit, error) {
-	if _, err := Parse(name, data); err != nil {
-		return nil, err
-	}
-	f, err := scanHostKey(data)
+	f, err := scanHostKey(name, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	k := f.key
 	var edits []textEdit
@@ -157,7 +151,12 @@ type keyLine struct {
 	commentEnd         int
 }
 
-func scanHostKey(data []byte) (*hostKeyScan, error) {
+// scanHostKey checks a policy file as the hook reads it, then finds where it sets [host]
+// accept_incoming and where it could.
+func scanHostKey(name string, data []byte) (*hostKeyScan, error) {
+	if _, err := Parse(name, data); err != nil {
+		return nil, err
+	}
 	f := &hostKeyScan{}
 	var p unstable.Parser
 	p.Reset(data)
@@ -200,7 +199,7 @@ func scanHostKey(data []byte) (*hostKeyScan, error) {
 				continue
 			}
 			if v.Kind != unstable.Bool {
-				return nil, fmt.Errorf("[host] accept_incoming is not true or false")
+				return nil, fmt.Errorf("%s: [host] accept_incoming is not true or false", name)
 			}
 			l := lineAround(data, int(first.Node().Raw.Offset), int(v.Raw.Offset+v.Raw.Length))
 			l.value = string(v.Data)
@@ -209,7 +208,7 @@ func scanHostKey(data []byte) (*hostKeyScan, error) {
 		}
 	}
 	if err := p.Error(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, nil
 }

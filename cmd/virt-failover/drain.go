@@ -41,7 +41,7 @@ func drainCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "to", Usage: "the destinations, tried in this order: `URI`[,URI...]", Required: true},
 			connectFlag("this host's libvirt"),
 			&cli.IntFlag{Name: "parallel", Usage: "how many guests move at a time", Value: 1},
-			&cli.StringSliceFlag{Name: "migrate-uri", Usage: "where QEMU's migration stream goes, one per --to destination in its order, like tcp://192.0.2.2 (default: libvirt's choice)"},
+			&cli.StringSliceFlag{Name: "migrate-uri", Usage: "where QEMU's migration stream goes: one `URI` per --to destination, in its order, like tcp://192.0.2.2 (default: libvirt's choice)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan; change nothing, not even the cordon"},
 			durationFlag("unplug-timeout", "how long a device (and QEMU's wait-unplug) may take to go"),
 			durationFlag("replug-timeout", "how long a device may take to come back"),
@@ -64,18 +64,14 @@ func runDrain(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Int("parallel") < 1 {
 		return usageError("drain: --parallel %d: want 1 or more", cmd.Int("parallel"))
 	}
-	o, err := loadOrchestration(cmd)
-	if err != nil {
-		return err
-	}
-	if cmd.Bool("json") {
-		o.out = cmd.Root().ErrWriter
-	}
-	src, err := dial(ctx, "host", o.connectURI(cmd))
+	o, src, err := onHost(ctx, cmd)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	if cmd.Bool("json") {
+		o.out = cmd.Root().ErrWriter
+	}
 	var dests []orchestrate.Destination
 	for i, uri := range to {
 		d := orchestrate.Destination{URI: uri}
