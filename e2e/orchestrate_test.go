@@ -86,14 +86,20 @@ type orchSuite struct {
 	logs    []*eventLog
 	on      *harness.Host
 	figures []string
+	// kernel and initrd are the default guest's (the bonded guest boots the modes initramfs).
+	kernel, initrd string
 }
 
 // orchTimeout bounds each command and wait: the machine is slow and shared, and TCG.
 const orchTimeout = 5 * time.Minute
 
-func setupOrch(t *testing.T) *orchSuite {
+func setupOrch(t *testing.T) *orchSuite { return setupOrchIn(t, "orch-bond") }
+
+// setupOrchIn starts the pair and makes the bonded guest's definition, the run directory named
+// after prefix.
+func setupOrchIn(t *testing.T, prefix string) *orchSuite {
 	ctx := context.Background()
-	root, run := runDir(t, "orch-bond")
+	root, run := runDir(t, prefix)
 	s := &orchSuite{ctx: ctx, run: run, conns: map[*harness.Host]*virt.Conn{}}
 	t.Cleanup(func() { s.pair.Stop() })
 	s.bin = hookUnderTest(t, root, run)
@@ -130,6 +136,7 @@ func setupOrch(t *testing.T) *orchSuite {
 	if err := os.MkdirAll(filepath.Dir(s.serial.Path), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	s.kernel, s.initrd = img.Kernel, img.Initrd
 	g := harness.BondGuest(img.Kernel, img.ModesInitrd, s.serial.Path)
 	s.dom = g.Name
 	if s.def, err = harness.OrchestratedBondXML(s.bin, g, harness.FabricPool, "fabric-a1"); err != nil {

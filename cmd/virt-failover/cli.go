@@ -76,6 +76,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			migrateCommand(),
 			switchCommand(),
 			repairCommand(),
+			drainCommand(),
+			uncordonCommand(),
 			replugCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.

@@ -73,7 +73,7 @@ func (o *orchestration) connectURI(cmd *cli.Command) string {
 	return o.pol.Orchestrate.Connect
 }
 
-// onHost is what switch and repair start with: the policy and timeouts, and a connection to the
+// onHost is what switch, repair and drain start with: the policy and timeouts, and a connection to the
 // host the guest runs on (close it).
 func onHost(ctx context.Context, cmd *cli.Command) (*orchestration, virt.Hypervisor, error) {
 	o, err := loadOrchestration(cmd)

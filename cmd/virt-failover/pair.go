@@ -145,14 +145,14 @@ func runPair(ctx context.Context, cmd *cli.Command) error {
 		}
 	case write:
 		if res.Changed() {
-			if err := pairWriteFile(name, out, info); err != nil {
+			if err := replaceFile(name, out, info); err != nil {
 				return &cliError{err: fmt.Errorf("pair: %w", err), hints: []string{name + " is unchanged"}, code: exitUsage}
 			}
 		}
 	case output == "-":
 		stdout.Write(out)
 	case output != "":
-		if err := pairWriteFile(output, out, info); err != nil {
+		if err := replaceFile(output, out, info); err != nil {
 			return &cliError{err: fmt.Errorf("pair: %w", err), code: exitUsage}
 		}
 	case !showDiff:
@@ -227,11 +227,11 @@ func printPairResult(w io.Writer, label string, res *pair.Result, quiet bool) {
 	}
 }
 
-// pairWriteFile replaces path with data: a temporary file in the same directory, written, synced
+// replaceFile replaces path with data: a temporary file in the same directory, written, synced
 // and renamed over it, so a reader sees the old file or the new one and a failure leaves the old
 // one. The file keeps the mode (and, for root, the owner) of like, when given; a symbolic link is
 // followed, not replaced.
-func pairWriteFile(path string, data []byte, like fs.FileInfo) (err error) {
+func replaceFile(path string, data []byte, like fs.FileInfo) (err error) {
 	defer func() {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -252,7 +252,7 @@ func pairWriteFile(path string, data []byte, like fs.FileInfo) (err error) {
 		mode = like.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".pair-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".vf-*")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,6 +196,29 @@ func (c *Conn) Domain(ctx context.Context, name string) (DomainInfo, error) {
 		Persistent: persistent == 1}, nil
 }
 
+// ActiveDomains lists the domains that run on the host (running, paused or otherwise not shut
+// off), by name, each with its state (virConnectListAllDomains with VIR_CONNECT_LIST_DOMAINS_ACTIVE).
+// A domain that stops between the listing and the reading of its state is left out.
+func (c *Conn) ActiveDomains(ctx context.Context) ([]DomainInfo, error) {
+	doms, _, err := c.l.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)
+	if err != nil {
+		return nil, fmt.Errorf("list the domains on %s: %w", c.uri, libvirtError(err))
+	}
+	out := make([]DomainInfo, 0, len(doms))
+	for _, d := range doms {
+		info, err := c.Domain(ctx, d.Name)
+		if errors.Is(err, ErrNoDomain) || err == nil && info.State == StateShutoff {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b DomainInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
 func formatUUID(u libvirt.UUID) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
@@ -212,6 +236,11 @@ var (
 	ErrRemovalFailed = errors.New("device removal failed")
 	// ErrAborted: a job (a migration) was aborted.
 	ErrAborted = errors.New("job aborted")
+	// ErrHookFailed: a hook script of libvirt failed, which is how a hook refuses an operation:
+	// virt-failover's own hook on a destination refusing an incoming migration gives this
+	// error to the source (libvirt carries the destination's error back, the hook's stderr in
+	// its message). libvirt ran the hook before it changed anything.
+	ErrHookFailed = errors.New("hook script failed")
 	// ErrConnectionLost: the connection to libvirt ended while a call was in flight; the call
 	// may or may not have taken effect.
 	ErrConnectionLost = errors.New("connection to libvirt lost")
@@ -237,6 +266,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == int(libvirt.ErrOperationAborted)
 	case ErrTimeout:
 		return e.Code == int(libvirt.ErrOperationTimeout)
+	case ErrHookFailed:
+		return e.Code == int(libvirt.ErrHookScriptFailed)
 	}
 	return false
 }

@@ -49,6 +49,8 @@ type Hypervisor interface {
 
 	// Domain looks a domain up and reads its state (ErrNoDomain when the host has none).
 	Domain(ctx context.Context, name string) (DomainInfo, error)
+	// ActiveDomains lists the domains that run on the host, by name.
+	ActiveDomains(ctx context.Context) ([]DomainInfo, error)
 	// LiveXML and InactiveXML are the definitions, byte for byte.
 	LiveXML(ctx context.Context, dom string) ([]byte, error)
 	InactiveXML(ctx context.Context, dom string) ([]byte, error)

@@ -523,6 +523,64 @@ func TestMigrateFailureKeepsTheGuest(t *testing.T) {
 	}
 }
 
+// A destination hook's refusal comes back from libvirt as VIR_ERR_HOOK_SCRIPT_FAILED: it matches
+// ErrHookFailed through the migration's error; other failures do not.
+func TestMigrateTellsAHookRefusalApart(t *testing.T) {
+	cl := virttest.New(t)
+	a, ca := host(t, cl, "a", true)
+	b := cl.Host("b")
+	refusal := "Hook script execution failed: internal error: Child process (/etc/libvirt/hooks/qemu vm1 migrate begin -) unexpected exit status 1: virt-failover: qemu vm1 migrate begin: refused: no"
+	a.Script(virttest.OpMigrate, dom, "", virttest.Outcome{Err: &virt.Error{Code: 70, Message: refusal}},
+		virttest.Outcome{Err: &virt.Error{Code: 1, Message: "internal error: something else"}})
+	_, err := ca.Migrate(ctx(t), dom, b.URI(), virt.MigrateOptions{})
+	if !errors.Is(err, virt.ErrHookFailed) || errors.Is(err, virt.ErrAborted) || !strings.Contains(err.Error(), "refused: no") {
+		t.Errorf("a hook's refusal: %v", err)
+	}
+	if _, err = ca.Migrate(ctx(t), dom, b.URI(), virt.MigrateOptions{}); err == nil || errors.Is(err, virt.ErrHookFailed) {
+		t.Errorf("another failure: %v", err)
+	}
+}
+
+// ActiveDomains lists what runs, paused guests too, by name; a domain defined but shut off (here
+// left by a migration that kept the source's definition) is not listed.
+func TestActiveDomainsListsWhatRuns(t *testing.T) {
+	cl := virttest.New(t)
+	a, ca := host(t, cl, "a", true)
+	b := cl.Host("b")
+	for _, name := range []string{"vm3", "vm0"} {
+		def := strings.Replace(string(guestXML(t)), "<name>vm1</name>", "<name>"+name+"</name>", 1)
+		def = strings.Replace(def, "<uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n", "", 1)
+		if err := a.Add([]byte(def), name == "vm3"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Pause("vm0")
+	if _, err := ca.Migrate(ctx(t), "vm3", b.URI(), virt.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ca.ActiveDomains(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range got {
+		names = append(names, d.Name+" "+d.State.String())
+	}
+	if want := []string{"vm0 paused", "vm1 running"}; !slices.Equal(names, want) {
+		t.Errorf("active domains %q, want %q", names, want)
+	}
+	if got[1].Persistent != true || got[0].Persistent != false || got[1].UUID != "c7a5fdbd-cdaf-9455-926a-d65c16db1809" {
+		t.Errorf("active domains %+v", got)
+	}
+	if st, ok := a.State("vm3"); !ok || st != virt.StateShutoff {
+		t.Errorf("vm3 on a: %v %v, want shut off (defined)", st, ok)
+	}
+	empty, err := dial(t, b).ActiveDomains(ctx(t))
+	if err != nil || len(empty) != 1 || empty[0].Name != "vm3" {
+		t.Errorf("b: %+v %v", empty, err)
+	}
+}
+
 func TestEventsFilterAndClose(t *testing.T) {
 	h, c := host(t, virttest.New(t), "a", false)
 	other := []byte(strings.Replace(strings.Replace(string(guestXML(t)), "<name>vm1</name>", "<name>vm2</name>", 1),

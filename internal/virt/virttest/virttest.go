@@ -314,6 +314,15 @@ func (h *Host) State(dom string) (st virt.State, ok bool) {
 	return virt.StateNone, false
 }
 
+// Pause pauses a running domain (as virsh suspend does).
+func (h *Host) Pause(dom string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d, ok := h.doms[dom]; ok && d.state == stateRunning {
+		d.state, d.reason = statePaused, 1
+	}
+}
+
 // SetAgent gives a running domain a guest agent that reports these interfaces (nil: no agent).
 func (h *Host) SetAgent(dom string, ifaces []virt.Interface) {
 	h.mu.Lock()
@@ -562,6 +571,9 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 	case procConnectOpen, procConnectClose:
 	case procConnectGetLibVersion:
 		out.u64(9000000)
+	case procConnectListAllDomains:
+		d.i32() // need_results: the fake always gives them
+		return h.listAll(d.u32(), out)
 	case procDomainLookupByName:
 		name := d.str()
 		h.mu.Lock()
@@ -670,6 +682,29 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 	default:
 		return &rpcError{errInternal, fmt.Sprintf("virttest: procedure %d is not implemented", proc)}
 	}
+	return nil
+}
+
+// listAll answers virConnectListAllDomains: the domains that run (flag active), or all (no flag),
+// by name. Other flags are not modelled.
+func (h *Host) listAll(flags uint32, out *enc) *rpcError {
+	if flags&^uint32(listActive) != 0 {
+		return &rpcError{errInvalidArg, fmt.Sprintf("virttest: list flags %#x are not modelled", flags)}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ws []wireDomain
+	for _, d := range h.doms {
+		if flags&listActive == 0 || d.state != stateShutoff {
+			ws = append(ws, d.wire())
+		}
+	}
+	slices.SortFunc(ws, func(a, b wireDomain) int { return strings.Compare(a.name, b.name) })
+	out.u32(uint32(len(ws)))
+	for _, w := range ws {
+		out.domain(w)
+	}
+	out.u32(uint32(len(ws)))
 	return nil
 }
 

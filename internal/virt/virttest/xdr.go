@@ -32,6 +32,7 @@ const (
 	procDomainGetMetadata                 = 265
 	procDomainGetJobStats                 = 298
 	procDomainMigratePerform3Params       = 305
+	procConnectListAllDomains             = 273
 	procConnectDomainEventCallbackRegAny  = 316
 	procConnectDomainEventCallbackDereg   = 317
 	procDomainEventCallbackLifecycle      = 318
@@ -59,6 +60,7 @@ const (
 	domainXMLInactive                     = 2
 	stateRunning, statePaused             = 1, 3
 	stateShutoff                          = 5
+	listActive                            = 1 // virConnectListAllDomains's flag
 	shutoffMigrated                       = 5
 	lifecycleDefined, lifecycleUndefined  = 0, 1
 	lifecycleStarted, lifecycleResumed    = 2, 4
