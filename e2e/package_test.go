@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -85,6 +86,17 @@ func (s *suite) testPackageRemoval(t *testing.T) {
 	}
 	if !slices.ContainsFunc(entries, func(e harness.HookEntry) bool { return e.Call() == "migrate begin" && e.Decision == "pass" }) {
 		t.Errorf("b: the packaged hook logged no passed migrate begin")
+	}
+	// libvirtd ran the package's hook, by the path postinst linked.
+	daemonLog, err := os.ReadFile(b.DaemonLogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	calling := "Calling hook " + packagedHook + " id=" + s.guest.Name + " op=migrate subop=begin"
+	if n := strings.Count(string(daemonLog), calling); n == 0 {
+		t.Errorf("b: libvirtd's log never says %q", calling)
+	} else {
+		t.Logf("b: libvirtd ran %s at migrate begin %d times", packagedHook, n)
 	}
 	ours := append(debPaths(t, s.deb), packagedHook, "/var/log/libvirt/virt-failover.log")
 	running := func(step string) {

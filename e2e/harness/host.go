@@ -103,12 +103,13 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 		return nil, err
 	}
 	if h.deb != "" {
+		start := time.Now()
 		out, err := h.InstallDeb(ctx, h.deb)
 		if err != nil {
 			h.Stop()
 			return nil, err
 		}
-		h.logf("host %s: dpkg -i %s:\n%s", h.Name, filepath.Base(h.deb), out)
+		h.logf("host %s: dpkg -i %s (%.1fs):\n%s", h.Name, filepath.Base(h.deb), time.Since(start).Seconds(), out)
 	}
 	return h, nil
 }
