@@ -9,8 +9,9 @@ BIN     := bin/virt-failover
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 # Packages the tests and the demo need: libvirt and QEMU for the two private hosts, xmllint for
-# virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source.
-APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils
+# virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source,
+# ansible and python3-apt (its apt module) for the tests of deploy/ansible.
+APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils ansible python3-apt
 E2E_ROUNDS ?= 1
 # Static checks beyond vet, run from the module proxy at pinned versions.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -45,8 +46,9 @@ unit: go-check modules libvirt-tests
 
 ## e2e: two private libvirt hosts on this machine, live failover migrations; libvirt's own test
 ## domains defined in an embedded libvirt and linted (root).
-e2e: deps build libvirt-tests
-	VF_E2E=1 VF_BIN=$(CURDIR)/$(BIN) VF_ROUNDS=$(E2E_ROUNDS) VF_LIBVIRT_SRC=$(LIBVIRT_SRC) $(GO) test -count=1 -timeout 40m -v ./e2e/
+## Host B of TestFailoverMigration installs the package (VF_DEB) with dpkg inside its namespaces.
+e2e: deps build libvirt-tests deb
+	VF_E2E=1 VF_BIN=$(CURDIR)/$(BIN) VF_DEB=$(CURDIR)/$(DEB) VF_ROUNDS=$(E2E_ROUNDS) VF_LIBVIRT_SRC=$(LIBVIRT_SRC) $(GO) test -count=1 -timeout 40m -v ./e2e/
 
 ## libvirt-tests: fetch the installed libvirt's test suite into $(LIBVIRT_SRC) (once; then cached).
 libvirt-tests: go-check apt-deps
@@ -97,9 +99,10 @@ deb: go-check modules build deb-apt-deps
 	lintian -I --fail-on error $(DEB)
 
 ## deb-test: build the package and check it: its files, modes, conffiles and scripts, lintian, and
-## the scripts run by dpkg into a throwaway root (install, remove, purge); never into /.
-deb-test: deb
-	VF_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -v -run 'Deb' ./install/deb/
+## the scripts run by dpkg into a throwaway root (install, remove, purge); never into /; the
+## Ansible role applied to a scratch host of overlays (deploy/ansible).
+deb-test: deb apt-deps
+	VF_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -v -run 'Deb' ./install/deb/ ./deploy/ansible/
 
 deb-apt-deps:
 	@$(MAKE) --no-print-directory apt-deps APT_PKGS='$(DEB_APT_PKGS)'

@@ -61,7 +61,8 @@ type suite struct {
 	root   string
 	run    string // run directory (logs)
 	hook   string
-	stub   bool // the hook is the stand-in script (no rewrite or refusal)
+	deb    string // the package B installs instead of a copied hook ("" with the stand-in)
+	stub   bool   // the hook is the stand-in script (no rewrite or refusal)
 	img    *guest.Image
 	pair   *harness.Pair
 	serial *harness.Serial
@@ -69,6 +70,7 @@ type suite struct {
 	on     *harness.Host // where the guest runs
 	boots  int
 
+	purgedLog  []harness.HookEntry // B's hook log as the package's purge found it
 	migrations []*harness.Migration
 	plain      []*harness.Migration // the yardstick: a guest with one plain virtio NIC
 	notes      []string
@@ -90,6 +92,7 @@ func TestFailoverMigration(t *testing.T) {
 	t.Run("rewrite-networks", s.testRewrite)
 	t.Run("refuse-incoming", s.testRefuse)
 	t.Run("daemon-restart-reconnect", s.testReconnect)
+	t.Run("package-remove-purge", s.testPackageRemoval)
 	t.Run("plain-virtio-yardstick", s.testPlain)
 	s.summary(t)
 }
@@ -116,6 +119,10 @@ func setup(t *testing.T) *suite {
 	s.hook = hookUnderTest(t, root, run)
 	s.stub = harness.IsStandIn(s.hook)
 	t.Logf("hook under test: %s", s.hook)
+	s.deb = debUnderTest(t, root, s.hook)
+	if s.deb != "" {
+		t.Logf("package B installs: %s", s.deb)
+	}
 
 	var err error
 	s.img, err = guest.Build(ctx, guest.DefaultCacheDir(root), t.Logf)
@@ -123,9 +130,12 @@ func setup(t *testing.T) *suite {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	s.pair, err = harness.StartPair(ctx, harness.PairConfig{Dir: run, Hook: s.hook, Logf: t.Logf})
+	s.pair, err = harness.StartPair(ctx, harness.PairConfig{Dir: run, Hook: s.hook, DebB: s.deb, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.deb != "" {
+		s.checkPackagedHook(t)
 	}
 	t.Logf("hosts up in %.1fs; logs in %s", time.Since(start).Seconds(), run)
 	s.serial = harness.NewSerial(filepath.Join(run, "serial", "guest.log"))
@@ -588,6 +598,9 @@ func (s *suite) summary(t *testing.T) {
 	lat := map[string][]float64{}
 	for _, h := range s.pair.Hosts() {
 		entries, _ := h.HookLog()
+		if h == s.pair.B {
+			entries = append(s.purgedLog, entries...)
+		}
 		for _, e := range entries {
 			if e.DurationMS != nil {
 				lat[e.Call()] = append(lat[e.Call()], *e.DurationMS)

@@ -63,3 +63,29 @@ func buildBinary(t *testing.T, root, run string) string {
 	}
 	return bin
 }
+
+// debUnderTest is the package B installs: VF_DEB (an absolute path; "make e2e" sets it), else
+// the one "make deb" builds into bin/. It is "" when the hook under test is the stand-in script,
+// which no package holds.
+func debUnderTest(t *testing.T, root, hook string) string {
+	t.Helper()
+	if harness.IsStandIn(hook) {
+		return ""
+	}
+	if deb := os.Getenv("VF_DEB"); deb != "" {
+		if !filepath.IsAbs(deb) {
+			t.Fatalf("VF_DEB=%q: want an absolute path", deb)
+		}
+		return deb
+	}
+	cmd := exec.Command("make", "--no-print-directory", "deb")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(root, "bin", "virt-failover_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make deb left %d packages in bin/: %v", len(debs), debs)
+	}
+	return debs[0]
+}

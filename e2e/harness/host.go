@@ -29,7 +29,10 @@ import (
 //
 // Mount points that do not exist on the machine (/run/libvirt, /etc/virt-failover,
 // /var/lib/virt-failover) are made inside overlays over /etc, /run and /var/lib whose upper
-// directories are under Dir/.ovl, so nothing is created outside Dir.
+// directories are under Dir/.ovl, so nothing is created outside Dir. /usr is an overlay too, and
+// /run/systemd an empty tmpfs: a package installed inside the namespaces (InstallDeb) writes its
+// files, its dpkg database entries (/var/lib/dpkg) and its conffiles into Dir/.ovl only, and its
+// maintainer scripts find no systemd to talk to.
 type Host struct {
 	Name   string // short name, also the UTS hostname suffix: "a", "b"
 	Dir    string
@@ -37,6 +40,7 @@ type Host struct {
 	UUID   string // host_uuid in libvirtd.conf
 	logf   func(string, ...any)
 	hook   string
+	deb    string
 	holder *exec.Cmd
 	hold   *os.File // the holder's stdin; closing it ends the holder
 
@@ -54,7 +58,10 @@ type HostConfig struct {
 	MigIP string
 	UUID  string
 	Hook  string // executable installed as /etc/libvirt/hooks/qemu (copied); empty: no hook
-	Logf  func(string, ...any)
+	// Deb, when set instead of Hook, is a virt-failover .deb that dpkg installs inside the host's
+	// namespaces before the daemons start (InstallDeb): its postinst links the hook.
+	Deb  string
+	Logf func(string, ...any)
 }
 
 // daemonEnv is the environment libvirtd, virtlogd and therefore the hook run with.
@@ -81,7 +88,10 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	if n := len(dir + "/run/libvirt/libvirt-sock"); n > 100 {
 		return nil, fmt.Errorf("host dir %s: socket path would be %d bytes, the limit is 107", dir, n)
 	}
-	h := &Host{Name: cfg.Name, Dir: dir, MigIP: cfg.MigIP, UUID: cfg.UUID, logf: cfg.Logf, hook: cfg.Hook}
+	if cfg.Hook != "" && cfg.Deb != "" {
+		return nil, errors.New("a host takes a hook or a package, not both")
+	}
+	h := &Host{Name: cfg.Name, Dir: dir, MigIP: cfg.MigIP, UUID: cfg.UUID, logf: cfg.Logf, hook: cfg.Hook, deb: cfg.Deb}
 	if h.logf == nil {
 		h.logf = func(string, ...any) {}
 	}
@@ -91,6 +101,15 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	if err := h.enter(ctx); err != nil {
 		h.Stop()
 		return nil, err
+	}
+	if h.deb != "" {
+		start := time.Now()
+		out, err := h.InstallDeb(ctx, h.deb)
+		if err != nil {
+			h.Stop()
+			return nil, err
+		}
+		h.logf("host %s: dpkg -i %s (%.1fs):\n%s", h.Name, filepath.Base(h.deb), time.Since(start).Seconds(), out)
 	}
 	return h, nil
 }
@@ -136,7 +155,7 @@ func (h *Host) prepareDirs() error {
 		"run/libvirt", "var/lib/libvirt/qemu", "var/lib/virt-failover",
 		"var/log/libvirt/qemu", "var/cache/libvirt/qemu",
 		".ovl/etc/upper", ".ovl/etc/work", ".ovl/run/upper", ".ovl/run/work",
-		".ovl/varlib/upper", ".ovl/varlib/work",
+		".ovl/varlib/upper", ".ovl/varlib/work", ".ovl/usr/upper", ".ovl/usr/work",
 	} {
 		if err := os.MkdirAll(filepath.Join(h.Dir, d), 0o755); err != nil {
 			return err
@@ -253,6 +272,9 @@ ip link set lo up
 mount -t overlay vf-etc -o lowerdir=/etc,upperdir=%[1]s/.ovl/etc/upper,workdir=%[1]s/.ovl/etc/work /etc
 mount -t overlay vf-run -o lowerdir=/run,upperdir=%[1]s/.ovl/run/upper,workdir=%[1]s/.ovl/run/work /run
 mount -t overlay vf-varlib -o lowerdir=/var/lib,upperdir=%[1]s/.ovl/varlib/upper,workdir=%[1]s/.ovl/varlib/work /var/lib
+mount -t overlay vf-usr -o lowerdir=/usr,upperdir=%[1]s/.ovl/usr/upper,workdir=%[1]s/.ovl/usr/work /usr
+# The machine's systemd is not the host's: maintainer scripts must not talk to it.
+if [ -d /run/systemd ]; then mount -t tmpfs vf-systemd /run/systemd; fi
 mkdir -p /etc/virt-failover /run/libvirt /var/lib/virt-failover
 for m in etc/libvirt etc/virt-failover run/libvirt var/lib/libvirt var/lib/virt-failover var/log/libvirt var/cache/libvirt; do
 	mount --bind "%[1]s/$m" "/$m"

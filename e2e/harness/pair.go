@@ -43,6 +43,9 @@ type Pair struct {
 type PairConfig struct {
 	Dir  string // run directory; the hosts live in Dir/a and Dir/b
 	Hook string // hook executable to install on both hosts
+	// DebB, when set, is a virt-failover .deb that B installs with dpkg (Host.InstallDeb)
+	// instead of the copied Hook.
+	DebB string
 	Logf func(string, ...any)
 }
 
@@ -61,14 +64,18 @@ func StartPair(ctx context.Context, cfg PairConfig) (p *Pair, err error) {
 		}
 	}()
 	for _, hc := range []struct {
-		host **Host
-		name string
-		ip   string
-		uuid string
-	}{{&p.A, "a", MigIPA, hostUUIDA}, {&p.B, "b", MigIPB, hostUUIDB}} {
+		host      **Host
+		name      string
+		ip        string
+		uuid      string
+		hook, deb string
+	}{{&p.A, "a", MigIPA, hostUUIDA, cfg.Hook, ""}, {&p.B, "b", MigIPB, hostUUIDB, cfg.Hook, cfg.DebB}} {
+		if hc.deb != "" {
+			hc.hook = ""
+		}
 		h, err := NewHost(ctx, HostConfig{
 			Name: hc.name, Dir: filepath.Join(cfg.Dir, hc.name), MigIP: hc.ip, UUID: hc.uuid,
-			Hook: cfg.Hook, Logf: logf,
+			Hook: hc.hook, Deb: hc.deb, Logf: logf,
 		})
 		if err != nil {
 			return p, err
