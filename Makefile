@@ -9,9 +9,10 @@ BIN     := bin/virt-failover
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X main.buildVersion=$(VERSION)
 # Packages the tests and the demo need: libvirt and QEMU for the two private hosts, xmllint for
-# virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source,
-# ansible and python3-apt (its apt module) for the tests of deploy/ansible.
-APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils ansible python3-apt
+# virt-xml-validate, kmod and cpio for the guest image, xz-utils to unpack libvirt's source.
+APT_PKGS := libvirt-daemon-system libvirt-clients qemu-system-x86 libxml2-utils kmod cpio iproute2 util-linux gcc xz-utils
+# What the tests need besides: ansible and python3-apt (its apt module) for deploy/ansible.
+TEST_APT_PKGS := ansible python3-apt
 E2E_ROUNDS ?= 1
 # Static checks beyond vet, run from the module proxy at pinned versions.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -32,7 +33,7 @@ DEB_VERSION    ?= $(shell sh install/deb/version '$(VERSION)' '$(SOURCE_DATE_EPO
 DEB_MAINTAINER ?= $(shell git log -1 --format='%an <%ae>' 2>/dev/null)
 DEB            := bin/virt-failover_$(DEB_VERSION)_amd64.deb
 
-.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs libvirt-tests deb deb-test deb-apt-deps
+.PHONY: build test unit e2e demo bench check clean deps go-check apt-deps modules docs libvirt-tests deb deb-test deb-apt-deps test-apt-deps
 
 build: go-check modules
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virt-failover
@@ -41,7 +42,7 @@ build: go-check modules
 ## and its checks, the end-to-end suite.
 test: deps check unit deb-test e2e
 
-unit: go-check modules libvirt-tests
+unit: go-check modules libvirt-tests test-apt-deps
 	VF_LIBVIRT_TESTS=$$(ls -d $(LIBVIRT_SRC)/libvirt-*/tests | head -n 1) $(GO) test -race -count=1 ./...
 
 ## e2e: two private libvirt hosts on this machine, live failover migrations; libvirt's own test
@@ -101,11 +102,14 @@ deb: go-check modules build deb-apt-deps
 ## deb-test: build the package and check it: its files, modes, conffiles and scripts, lintian, and
 ## the scripts run by dpkg into a throwaway root (install, remove, purge); never into /; the
 ## Ansible role applied to a scratch host of overlays (deploy/ansible).
-deb-test: deb apt-deps
+deb-test: deb test-apt-deps
 	VF_DEB=$(CURDIR)/$(DEB) $(GO) test -count=1 -v -run 'Deb' ./install/deb/ ./deploy/ansible/
 
 deb-apt-deps:
 	@$(MAKE) --no-print-directory apt-deps APT_PKGS='$(DEB_APT_PKGS)'
+
+test-apt-deps:
+	@$(MAKE) --no-print-directory apt-deps APT_PKGS='$(TEST_APT_PKGS)'
 
 clean:
 	rm -rf bin .cache/e2e
