@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,6 +194,30 @@ func (c *Conn) Domain(ctx context.Context, name string) (DomainInfo, error) {
 	}
 	return DomainInfo{Name: d.Name, UUID: formatUUID(d.UUID), ID: int(d.ID), State: State(st), Reason: int(reason),
 		Persistent: persistent == 1}, nil
+}
+
+// Running lists the domains active on the host (running or paused; not shut off), with their
+// states, sorted by name. A domain that ends while it is listed is left out.
+func (c *Conn) Running(ctx context.Context) ([]DomainInfo, error) {
+	doms, _, err := c.l.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)
+	if err != nil {
+		return nil, fmt.Errorf("list the domains on %s: %w", c.uri, libvirtError(err))
+	}
+	var out []DomainInfo
+	for _, d := range doms {
+		info, err := c.Domain(ctx, d.Name)
+		if errors.Is(err, ErrNoDomain) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if info.State != StateShutoff {
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b DomainInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 func formatUUID(u libvirt.UUID) string {

@@ -582,6 +582,24 @@ func (c *client) remoteCall(proc uint32, d *dec, out *enc) *rpcError {
 		}
 		out.i32(dm.state)
 		out.i32(dm.reason)
+	case procConnectListAllDomains:
+		d.i32()
+		flags := d.u32()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		var ws []wireDomain
+		for _, name := range slices.Sorted(maps.Keys(h.doms)) {
+			dm := h.doms[name]
+			if flags&listDomainsActive != 0 && dm.state == stateShutoff {
+				continue
+			}
+			ws = append(ws, dm.wire())
+		}
+		out.u32(uint32(len(ws)))
+		for _, w := range ws {
+			out.domain(w)
+		}
+		out.u32(uint32(len(ws)))
 	case procDomainIsPersistent:
 		w := d.domain()
 		h.mu.Lock()

@@ -30,6 +30,7 @@ const (
 	procDomainGetState                    = 212
 	procDomainSetMetadata                 = 264
 	procDomainGetMetadata                 = 265
+	procConnectListAllDomains             = 273
 	procDomainGetJobStats                 = 298
 	procDomainMigratePerform3Params       = 305
 	procConnectDomainEventCallbackRegAny  = 316
@@ -57,6 +58,7 @@ const (
 	migrateFlagUndefineSource             = 16
 	jobStatsCompleted                     = 1
 	domainXMLInactive                     = 2
+	listDomainsActive                     = 1 // VIR_CONNECT_LIST_DOMAINS_ACTIVE
 	stateRunning, statePaused             = 1, 3
 	stateShutoff                          = 5
 	shutoffMigrated                       = 5
