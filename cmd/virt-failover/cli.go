@@ -77,6 +77,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			switchCommand(),
 			repairCommand(),
 			replugCommand(),
+			watchCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

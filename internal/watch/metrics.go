@@ -76,6 +76,13 @@ func NewMetrics(pol *policy.Policy, statusDir string, now func() time.Time) *Met
 			Help: "Connections to libvirtd lost and made again."}),
 		pol: pol, statusDir: statusDir, now: now,
 	}
+	// Every series a dashboard or an alert reads exists from the start, at 0.
+	for _, dir := range []string{"out", "in"} {
+		for _, outcome := range []string{"completed", "failed"} {
+			m.migrations.WithLabelValues(dir, outcome)
+		}
+		m.migration.WithLabelValues(dir)
+	}
 	m.Registry.MustRegister(m.migrations, m.unplug, m.replug, m.migration, m.downtime, m.hookDecisions, m.reconnects, stateCollector{m})
 	return m
 }
