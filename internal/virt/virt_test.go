@@ -735,3 +735,22 @@ func TestRunningListsActiveDomainsOnly(t *testing.T) {
 		t.Errorf("on b after the migration: %q", got)
 	}
 }
+
+// Reading the completed job's statistics leaves them for the next reader: watch and the
+// orchestrator both read them after a migration (libvirt drops them at the first read unless
+// asked to keep them).
+func TestCompletedJobStatsCanBeReadTwice(t *testing.T) {
+	cl := virttest.New(t)
+	_, ca := host(t, cl, "a", true)
+	b := cl.Host("b")
+	cb := dial(t, b)
+	if _, err := ca.Migrate(ctx(t), dom, b.URI(), virt.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*virt.Conn{ca, ca, cb, cb} {
+		st, err := c.CompletedJobStats(ctx(t), dom)
+		if err != nil || st.Type != virt.JobCompleted || st.Downtime != 7*time.Millisecond {
+			t.Errorf("%s: %+v, %v", c.URI(), st, err)
+		}
+	}
+}

@@ -57,6 +57,7 @@ const (
 	migrateFlagPersistDest                = 8
 	migrateFlagUndefineSource             = 16
 	jobStatsCompleted                     = 1
+	jobStatsKeepCompleted                 = 2
 	domainXMLInactive                     = 2
 	listDomainsActive                     = 1 // VIR_CONNECT_LIST_DOMAINS_ACTIVE
 	stateRunning, statePaused             = 1, 3
