@@ -87,16 +87,14 @@ func NewMetrics(pol *policy.Policy, statusDir string, now func() time.Time) *Met
 	return m
 }
 
-// observePhases records a migration's phases in the histograms.
+// observePhases records a migration's unplug and migration times in the histograms (the
+// downtime is observed when it is read, the re-plug when it ends).
 func (m *Metrics) observePhases(mg *Migration) {
 	if mg.Unplug != nil {
 		m.unplug.Observe(*mg.Unplug)
 	}
 	if mg.Migration != nil {
 		m.migration.WithLabelValues(mg.Direction).Observe(*mg.Migration)
-	}
-	if mg.Downtime != nil {
-		m.downtime.Observe(*mg.Downtime)
 	}
 }
 

@@ -422,16 +422,12 @@ func (w *Watcher) lifecycle(ctx context.Context, src Source, e virt.Event, qemu 
 		w.refresh(ctx, src, e.Domain)
 	case l.Type == virt.Resumed && l.Migrated():
 		w.refresh(ctx, src, e.Domain)
-		var downtime *float64
-		if st, err := src.CompletedJobStats(ctx, e.Domain); err == nil && st.Type == virt.JobCompleted && st.Downtime > 0 {
-			downtime = seconds(st.Downtime)
-		}
 		w.mu.Lock()
 		g := w.guestLocked(e.Domain)
 		if m := g.in; m != nil && m.resumed.IsZero() {
+			go w.downtime(ctx, src, m)
 			m.resumed = e.Received
 			m.Migration = seconds(e.Received.Sub(m.Started))
-			m.Downtime = downtime
 			m.Outcome = "completed"
 			w.metrics.migrations.WithLabelValues("in", "completed").Inc()
 			w.metrics.observePhases(m)
@@ -459,7 +455,10 @@ func (w *Watcher) lifecycle(ctx context.Context, src Source, e virt.Event, qemu 
 			w.outLocked(g, e.Received)
 		}
 		if m := g.out; m != nil && l.Migrated() {
-			m.Downtime = downtime
+			if downtime != nil {
+				m.Downtime = downtime
+				w.metrics.downtime.Observe(*downtime)
+			}
 			if !m.qemuStart.IsZero() {
 				m.Migration = seconds(e.Received.Sub(m.qemuStart))
 			}
@@ -470,6 +469,29 @@ func (w *Watcher) lifecycle(ctx context.Context, src Source, e virt.Event, qemu 
 			g.stopQEMU()
 		}
 		delete(w.guests, e.Domain)
+	}
+}
+
+// downtime reads the completed job's statistics of an arrived guest. libvirt has them once its
+// incoming job ends, a moment after the resume it announces: it is asked a few times.
+func (w *Watcher) downtime(ctx context.Context, src Source, m *Migration) {
+	for range 20 {
+		st, err := src.CompletedJobStats(ctx, m.Domain)
+		if err == nil && st.Type == virt.JobCompleted && st.Downtime > 0 {
+			w.mu.Lock()
+			m.Downtime = seconds(st.Downtime)
+			w.mu.Unlock()
+			w.metrics.downtime.Observe(st.Downtime.Seconds())
+			return
+		}
+		if err != nil && errors.Is(err, virt.ErrNoDomain) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 

@@ -155,10 +155,9 @@ func TestWatchFollowsAnOrchestratedMigration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate: %v %+v", err, rep)
 	}
-	defer func() { t.Logf("a: %+v\nb: %+v", wa.w.Report(), wb.w.Report()) }()
 	eventually(t, "the arrival's replug", func() bool {
 		r := wb.w.Report()
-		return len(r.Migrations) == 1 && r.Migrations[0].Replug != nil
+		return len(r.Migrations) == 1 && r.Migrations[0].Replug != nil && r.Migrations[0].Downtime != nil
 	})
 	in := wb.w.Report().Migrations[0]
 	if in.Direction != "in" || in.Outcome != "completed" || in.Migration == nil || in.Downtime == nil || *in.Downtime != 0.007 {
