@@ -128,7 +128,7 @@ func (s *orchSuite) testWatchMetrics(t *testing.T) {
 	}
 	var lines []string
 	for _, mg := range rep.Migrations {
-		lines = append(lines, watchMigration(mg))
+		lines = append(lines, fmt.Sprintf("%s %s %s: %s", mg.Domain, mg.Direction, mg.Outcome, mg.Phases()))
 	}
 	t.Logf("%s's watch saw:\n  %s", s.on.Name, strings.Join(lines, "\n  "))
 	for _, h := range s.pair.Hosts() {
@@ -143,17 +143,4 @@ func (s *orchSuite) testWatchMetrics(t *testing.T) {
 			mean("virt_failover_unplug_duration_seconds"), mean("virt_failover_replug_duration_seconds"), mean("virt_failover_migration_downtime_seconds"),
 			m[h][`virt_failover_hook_decisions_total{decision="refuse",op="migrate"}`], m[h]["virt_failover_libvirt_reconnects_total"])
 	}
-}
-
-func watchMigration(m watch.Migration) string {
-	var parts []string
-	for _, p := range []struct {
-		name string
-		v    *float64
-	}{{"unplug", m.Unplug}, {"migration", m.Migration}, {"downtime", m.Downtime}, {"replug", m.Replug}} {
-		if p.v != nil {
-			parts = append(parts, fmt.Sprintf("%s %.3fs", p.name, *p.v))
-		}
-	}
-	return fmt.Sprintf("%s %s %s: %s", m.Domain, m.Direction, m.Outcome, strings.Join(parts, ", "))
 }

@@ -191,16 +191,10 @@ func migrationLine(m *watch.Migration) string {
 	if m == nil {
 		return "-"
 	}
-	parts := []string{m.Direction + " " + m.Outcome}
-	for _, ph := range []struct {
-		name string
-		v    *float64
-	}{{"unplug", m.Unplug}, {"migration", m.Migration}, {"downtime", m.Downtime}, {"replug", m.Replug}} {
-		if ph.v != nil {
-			parts = append(parts, fmt.Sprintf("%s %.2fs", ph.name, *ph.v))
-		}
+	if ph := m.Phases(); ph != "" {
+		return m.Direction + " " + m.Outcome + ", " + ph
 	}
-	return strings.Join(parts, ", ")
+	return m.Direction + " " + m.Outcome
 }
 
 func printStatus(w io.Writer, st *claims.Status, now time.Time) {

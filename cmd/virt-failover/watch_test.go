@@ -54,7 +54,7 @@ func TestStatusShowsWatchsGuests(t *testing.T) {
 		"guests (virt-failover watch at " + addr + "):",
 		"  DOMAIN  FAILOVER    EMULATED FOR  PARKED            LAST MIGRATION",
 		"  web-01  degraded    12m           ua-pri0 (switch)  -",
-		"  db-01   negotiated  -             -                 in completed, unplug 0.25s, replug 1.50s",
+		"  db-01   negotiated  -             -                 in completed, unplug 0.250s, replug 1.500s",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("status does not show %q:\n%s", want, out)

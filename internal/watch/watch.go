@@ -13,7 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,6 +146,20 @@ type Migration struct {
 	qemuStart              time.Time // QEMU's first MIGRATION status
 	resumed                time.Time
 	waitReplug             bool
+}
+
+// Phases says the phases seen, like "unplug 0.310s, migration 2.604s, downtime 0.190s".
+func (m Migration) Phases() string {
+	var parts []string
+	for _, p := range []struct {
+		name string
+		v    *float64
+	}{{"unplug", m.Unplug}, {"migration", m.Migration}, {"downtime", m.Downtime}, {"replug", m.Replug}} {
+		if p.v != nil {
+			parts = append(parts, fmt.Sprintf("%s %.3fs", p.name, *p.v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func seconds(d time.Duration) *float64 {
@@ -658,7 +674,7 @@ func (w *Watcher) Health() error {
 func (w *Watcher) snapshotLocked() []Guest {
 	now := w.cfg.Now()
 	out := []Guest{}
-	for _, name := range sortedKeys(w.guests) {
+	for _, name := range slices.Sorted(maps.Keys(w.guests)) {
 		g := w.guests[name]
 		s := Guest{Name: name, State: StateRunning}
 		var since time.Time
@@ -672,13 +688,13 @@ func (w *Watcher) snapshotLocked() []Guest {
 				since = t
 			}
 		}
-		for _, id := range sortedKeys(g.unplugged) {
+		for _, id := range slices.Sorted(maps.Keys(g.unplugged)) {
 			s.Unplugged = append(s.Unplugged, id)
 			if t := g.unplugged[id]; since.IsZero() || t.Before(since) {
 				since = t
 			}
 		}
-		s.Negotiated = sortedKeys(g.negotiated)
+		s.Negotiated = slices.Sorted(maps.Keys(g.negotiated))
 		switch {
 		case !since.IsZero() && now.Sub(since) > w.cfg.DegradedAfter:
 			s.State = StateDegraded
@@ -701,13 +717,4 @@ func (w *Watcher) snapshotLocked() []Guest {
 		out = append(out, s)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
