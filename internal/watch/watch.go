@@ -244,6 +244,9 @@ func (w *Watcher) follow(ctx context.Context, src Source) error {
 		w.subscribeQEMU(cctx, src, d.Name, qemu)
 	}
 	w.mu.Lock()
+	for _, g := range w.guests {
+		w.settleLocked(g)
+	}
 	w.connected, w.reason = true, ""
 	w.mu.Unlock()
 	w.cfg.Logf("connected to %s: %d running guest(s)", src.URI(), len(running))
@@ -404,8 +407,14 @@ func (w *Watcher) settleLocked(g *guest) {
 	if !g.added.IsZero() {
 		t = g.added
 	}
-	if m := g.out; m != nil && g.qemuDone() && !m.unplugEnd.IsZero() && g.added.After(m.unplugEnd) {
-		w.finishLocked(g, m, "failed", t)
+	if m := g.out; m != nil && g.qemuDone() && !m.unplugEnd.IsZero() {
+		// Unplugged for a migration and back with the guest still here: rolled back, or put
+		// back by repair (maybe while watch was away: then its DEVICE_ADDED was not seen).
+		end := w.cfg.Now()
+		if g.added.After(m.unplugEnd) {
+			end = g.added
+		}
+		w.finishLocked(g, m, "failed", end)
 	}
 	w.replugLocked(g, t)
 }

@@ -335,3 +335,25 @@ func TestHealthzSaysWhy(t *testing.T) {
 		t.Error("/metrics does not say libvirt is down")
 	}
 }
+
+// A device unplugged for a migration that is back while watch was away (a repair after a killed
+// migrate, with libvirtd restarted meanwhile): at the resync the migration is over, failed, with
+// its unplug time; a later unplug is another migration.
+func TestResyncEndsAMigrationRolledBackMeanwhile(t *testing.T) {
+	m := NewMetrics(nil, "", nil)
+	w := New(Config{}, m)
+	t0 := time.Now().Add(-time.Minute)
+	w.mu.Lock()
+	g := w.guestLocked("vm1")
+	g.out = &Migration{Domain: "vm1", Direction: "out", Outcome: "in progress", Started: t0, unplugStart: t0, unplugEnd: t0.Add(300 * time.Millisecond)}
+	// The resync read the definition: nothing parked any more.
+	w.settleLocked(g)
+	w.mu.Unlock()
+	r := w.Report()
+	if len(r.Migrations) != 1 || r.Migrations[0].Outcome != "failed" || r.Migrations[0].Unplug == nil || *r.Migrations[0].Unplug != 0.3 {
+		t.Fatalf("migrations: %+v", r.Migrations)
+	}
+	if g.out != nil || testutil.ToFloat64(m.migrations.WithLabelValues("out", "failed")) != 1 {
+		t.Errorf("still under way: %+v", g.out)
+	}
+}
