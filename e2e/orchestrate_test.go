@@ -63,6 +63,7 @@ func TestOrchestrateBond(t *testing.T) {
 		{"killed-during-migration-repair", func(t *testing.T) { s.testKilledDuringMigration(t, false) }},
 		{"back-to-a", s.testBackToA},
 		{"killed-during-migration-aborted-repair", func(t *testing.T) { s.testKilledDuringMigration(t, true) }},
+		{"watch-metrics", s.testWatchMetrics},
 	})
 	if c := s.serial.Crash(0); c != nil {
 		t.Errorf("%v (the bonded guest)", c)
@@ -88,6 +89,7 @@ type orchSuite struct {
 	figures []string
 	// kernel and initrd are the default guest's (the bonded guest boots the modes initramfs).
 	kernel, initrd string
+	watches        map[*harness.Host]*harness.Watch
 }
 
 // orchTimeout bounds each command and wait: the machine is slow and shared, and TCG.
@@ -131,6 +133,7 @@ func setupOrchIn(t *testing.T, prefix string) *orchSuite {
 		t.Cleanup(func() { s.conns[h].Close() }) // the last one, made again after a restart
 		s.conns[h] = c
 	}
+	s.startWatches(t)
 	t.Logf("hosts up in %.1fs; logs in %s", time.Since(start).Seconds(), run)
 	s.serial = harness.NewSerial(filepath.Join(run, "serial", "bond.log"))
 	if err := os.MkdirAll(filepath.Dir(s.serial.Path), 0o755); err != nil {

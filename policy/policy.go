@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -52,8 +53,10 @@ type Policy struct {
 	Log     Log
 	// Orchestrate is the [orchestrate] table: how devices unplugged for a migration come back.
 	Orchestrate Orchestrate
-	Source      string // file it was read from; "" for built-in defaults
-	Missing     bool   // true when Source did not exist and defaults were used
+	// Watch is the [watch] table: the long-running "virt-failover watch" (docs/watch.md).
+	Watch   Watch
+	Source  string // file it was read from; "" for built-in defaults
+	Missing bool   // true when Source did not exist and defaults were used
 }
 
 // Host is the [host] table: how the hook behaves on this host.
@@ -129,6 +132,16 @@ type Orchestrate struct {
 	UnplugTimeout time.Duration
 }
 
+// Watch is the [watch] table: where "virt-failover watch" listens and when it calls a guest degraded.
+type Watch struct {
+	// Listen is the address of its HTTP endpoints (/metrics, /healthz, /guests); "status" asks it
+	// there.
+	Listen string
+	// DegradedAfter is how long a guest may run on its emulated devices (a device parked, a
+	// failover primary unplugged) before watch calls it degraded.
+	DegradedAfter time.Duration
+}
+
 // Default returns the built-in policy: what applies when no policy file exists, and the value of
 // every key a file leaves out.
 func Default() *Policy {
@@ -147,6 +160,7 @@ func Default() *Policy {
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
 		Orchestrate: Orchestrate{Replug: ReplugAuto, Connect: "qemu:///system",
 			ReplugTimeout: 60 * time.Second, UnplugTimeout: 30 * time.Second},
+		Watch: Watch{Listen: "127.0.0.1:9478", DegradedAfter: 10 * time.Minute},
 	}
 }
 
@@ -272,7 +286,7 @@ var schema = [...]struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log", "orchestrate"}},
+	{"", []string{"host", "standby", "pools", "storage", "rewrite", "lint", "state", "log", "orchestrate", "watch"}},
 	{"host", []string{"enabled", "accept_incoming", "on_error", "enforce", "default_pool", "sysfs_root"}},
 	{"standby", []string{"network", "bridge"}},
 	{"pools", nil},
@@ -284,6 +298,7 @@ var schema = [...]struct {
 	{"state", []string{"dir", "claim_ttl", "lock_timeout"}},
 	{"log", []string{"file"}},
 	{"orchestrate", []string{"replug", "connect", "replug_timeout", "unplug_timeout"}},
+	{"watch", []string{"listen", "degraded_after"}},
 }
 
 // schemaKeys returns the keys of table, a schema entry; nil for a table of names.
@@ -426,6 +441,10 @@ func (c *fileChecker) policy(p *Policy, top map[string]any) {
 		case "orchestrate":
 			if t, ok := c.table(path, v); ok {
 				c.orchestrate(&p.Orchestrate, path, t)
+			}
+		case "watch":
+			if t, ok := c.table(path, v); ok {
+				c.watch(&p.Watch, path, t)
 			}
 		default:
 			c.unknown(path, v, "")
@@ -762,6 +781,28 @@ func (c *fileChecker) orchestrate(o *Orchestrate, path []string, t map[string]an
 			c.duration(&o.UnplugTimeout, kp, v, "30s", `the guest needs time to release a device: "30s" is the default`)
 		default:
 			c.unknown(kp, v, "orchestrate")
+		}
+	}
+}
+
+func (c *fileChecker) watch(w *Watch, path []string, t map[string]any) {
+	for k, v := range t {
+		kp := subPath(path, k)
+		switch k {
+		case "listen":
+			var s string
+			if c.str(&s, kp, v) {
+				if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+					c.add(kp, `write HOST:PORT, like "127.0.0.1:9478" (the default) or "[::1]:9478"`,
+						"%s: %q is not an address to listen on", keyLabel(kp), s)
+				} else {
+					w.Listen = s
+				}
+			}
+		case "degraded_after":
+			c.duration(&w.DegradedAfter, kp, v, "10m", `a guest is on its emulated devices for a while during every migration: "10m" is the default`)
+		default:
+			c.unknown(kp, v, "watch")
 		}
 	}
 }

@@ -70,6 +70,7 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Log:     Log{File: "/var/log/libvirt/virt-failover.log"},
 		Orchestrate: Orchestrate{Replug: "auto", Connect: "qemu:///system",
 			ReplugTimeout: 60 * time.Second, UnplugTimeout: 30 * time.Second},
+		Watch: Watch{Listen: "127.0.0.1:9478", DegradedAfter: 10 * time.Minute},
 	}
 	if diff := cmp.Diff(want, Default()); diff != "" {
 		t.Errorf("Default() (-want +got):\n%s", diff)
@@ -191,7 +192,7 @@ func TestDocsMatchDefaults(t *testing.T) {
 			continue
 		}
 		got := v.V
-		if s, ok := got.(string); ok && strings.HasSuffix(full, "_ttl") || strings.HasSuffix(full, "_timeout") {
+		if s, ok := got.(string); ok && isDuration(want) {
 			d, err := time.ParseDuration(s)
 			if err != nil {
 				t.Errorf("docs/policy.md: %s default %s: %v", full, def, err)
@@ -267,8 +268,15 @@ var defaultsByKey = func() map[string]any {
 		"orchestrate.connect":        d.Orchestrate.Connect,
 		"orchestrate.replug_timeout": d.Orchestrate.ReplugTimeout,
 		"orchestrate.unplug_timeout": d.Orchestrate.UnplugTimeout,
+		"watch.listen":               d.Watch.Listen,
+		"watch.degraded_after":       d.Watch.DegradedAfter,
 	}
 }()
+
+func isDuration(v any) bool {
+	_, ok := v.(time.Duration)
+	return ok
+}
 
 func tomlTypeOf(v any) string {
 	switch v.(type) {
@@ -321,6 +329,7 @@ func TestParseFull(t *testing.T) {
 		Log:   Log{File: "/var/log/virt-failover/hook.log"},
 		Orchestrate: Orchestrate{Replug: ReplugOff, Connect: "qemu+ssh://root@host-a/system?socket=/run/libvirt/libvirt-sock",
 			ReplugTimeout: 2 * time.Minute, UnplugTimeout: 45 * time.Second},
+		Watch:  Watch{Listen: "192.0.2.7:9100", DegradedAfter: 30 * time.Minute},
 		Source: "full.toml",
 	}
 	if diff := cmp.Diff(want, p); diff != "" {
@@ -382,6 +391,8 @@ var roundTripCases = []struct {
 	}},
 	{"orchestrate-replug-timeout", "[orchestrate]\nreplug_timeout = \"90s\"\n", func(p *Policy) { p.Orchestrate.ReplugTimeout = 90 * time.Second }},
 	{"orchestrate-unplug-timeout", "[orchestrate]\nunplug_timeout = \"1m\"\n", func(p *Policy) { p.Orchestrate.UnplugTimeout = time.Minute }},
+	{"watch-listen", "[watch]\nlisten = \"[::1]:9100\"\n", func(p *Policy) { p.Watch.Listen = "[::1]:9100" }},
+	{"watch-degraded-after", "[watch]\ndegraded_after = \"30m\"\n", func(p *Policy) { p.Watch.DegradedAfter = 30 * time.Minute }},
 	{"dotted-keys", "host.enabled = false\nlog.file = \"/tmp/vf.log\"\n", func(p *Policy) {
 		p.Host.Enabled = false
 		p.Log.File = "/tmp/vf.log"
@@ -599,6 +610,12 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{name: "lock-timeout-zero", toml: "[state]\nlock_timeout = \"0s\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[state] lock_timeout must be positive, not "0s"`, `"5s" is the default`},
+		}},
+		{name: "watch-listen-no-port", toml: "[watch]\nlisten = \"localhost\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[watch] listen: "localhost" is not an address to listen on`, "HOST:PORT"},
+		}},
+		{name: "watch-degraded-after-zero", toml: "[watch]\ndegraded_after = \"0s\"\n", want: []wantPolicyError{
+			{"policy.toml:2:1", `[watch] degraded_after must be positive, not "0s"`, "emulated devices"},
 		}},
 		{name: "orchestrate-replug-unknown", toml: "[orchestrate]\nreplug = \"always\"\n", want: []wantPolicyError{
 			{"policy.toml:2:1", `[orchestrate] replug must be auto or off, not "always"`, "auto starts a replug worker"},

@@ -79,6 +79,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			drainCommand(),
 			uncordonCommand(),
 			replugCommand(),
+			watchCommand(),
 		},
 		// Errors are printed once, by cliMain, with the program prefix and hints.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/virt-failover/virt-failover/internal/claims"
 	"github.com/virt-failover/virt-failover/internal/hostpaths"
 	"github.com/virt-failover/virt-failover/internal/ledger"
+	"github.com/virt-failover/virt-failover/internal/watch"
 	"github.com/virt-failover/virt-failover/policy"
 )
 
@@ -71,8 +75,11 @@ func statusCommand() *cli.Command {
 		Name:  "status",
 		Usage: "show this host's pools: every resource free, claimed, pending or in use, and the claims with their domains and ages",
 		Description: "Reads the pools from sysfs, the claims from the ledger in the policy's state dir and the running\n" +
-			"guests from libvirt's status files, as the hook does; it never calls libvirt.",
-		Flags: []cli.Flag{policyFlag(), rootFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			"guests from libvirt's status files, as the hook does; it never calls libvirt. When \"virt-failover\n" +
+			"watch\" runs, it adds each guest's failover state and last migration from watch's /guests; when it\n" +
+			"does not, it says so.",
+		Flags: []cli.Flag{policyFlag(), rootFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.StringFlag{Name: "watch", Usage: `where "virt-failover watch" serves, for the guests' failover state (default: the policy's [watch] listen)`}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Present() {
 				return usageError("status: takes no arguments")
@@ -86,15 +93,25 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return &cliError{err: err, code: exitFailed}
 			}
+			addr := h.pol.Watch.Listen
+			if cmd.IsSet("watch") {
+				addr = cmd.String("watch")
+			}
+			rep, werr := watchReport(ctx, addr)
 			out := cmd.Root().Writer
 			if cmd.Bool("json") {
+				v := statusJSON{Status: st, Watch: rep}
+				if werr != nil {
+					v.WatchError = werr.Error()
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
+				if err := enc.Encode(v); err != nil {
 					return err
 				}
 			} else {
 				printStatus(out, st, now)
+				printGuests(out, addr, rep, werr, now)
 			}
 			if len(st.Problems) > 0 {
 				// A policy whose pools do not resolve is as broken here as in "policy check".
@@ -104,6 +121,80 @@ func statusCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// statusJSON is status --json: the pools and claims, and watch's report when it runs.
+type statusJSON struct {
+	*claims.Status
+	Watch      *watch.Report `json:"watch,omitempty"`
+	WatchError string        `json:"watch_error,omitempty"` // why there is no report
+}
+
+// watchReport asks a running "virt-failover watch" for its report.
+func watchReport(ctx context.Context, addr string) (*watch.Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+watch.GuestsPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+		err = uerr.Err // not the URL again
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s%s: %s", addr, watch.GuestsPath, resp.Status)
+	}
+	var r watch.Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s%s: %w", addr, watch.GuestsPath, err)
+	}
+	return &r, nil
+}
+
+// printGuests shows watch's per-guest state, or says it is not running.
+func printGuests(w io.Writer, addr string, r *watch.Report, err error, now time.Time) {
+	if err != nil {
+		fmt.Fprintf(w, "watch: not running at %s (%v): no failover state of the guests; \"systemctl start virt-failover-watch\" starts it\n", addr, err)
+		return
+	}
+	if !r.Connected {
+		fmt.Fprintf(w, "watch at %s is not connected to libvirt (%s): the guests' state below may be old\n", addr, r.Reason)
+	}
+	if len(r.Guests) == 0 {
+		fmt.Fprintf(w, "guests (virt-failover watch at %s): none running\n", addr)
+		return
+	}
+	fmt.Fprintf(w, "guests (virt-failover watch at %s):\n", addr)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DOMAIN\tFAILOVER\tEMULATED FOR\tPARKED\tLAST MIGRATION")
+	for _, g := range r.Guests {
+		emulated := "-"
+		if g.EmulatedSince != nil {
+			emulated = claims.Age(now.Sub(*g.EmulatedSince))
+		}
+		var parked []string
+		for _, p := range g.Parked {
+			parked = append(parked, p.Alias+" ("+p.Reason+")")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", g.Name, g.State, emulated, dash(strings.Join(parked, ", ")), migrationLine(g.Migration))
+	}
+	tw.Flush()
+}
+
+// migrationLine is a migration in a few words: direction, outcome and the phases seen.
+func migrationLine(m *watch.Migration) string {
+	if m == nil {
+		return "-"
+	}
+	if ph := m.Phases(); ph != "" {
+		return m.Direction + " " + m.Outcome + ", " + ph
+	}
+	return m.Direction + " " + m.Outcome
 }
 
 func printStatus(w io.Writer, st *claims.Status, now time.Time) {

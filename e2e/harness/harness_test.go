@@ -551,3 +551,11 @@ func TestLastSegfault(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	text := "# HELP x_total A counter.\n# TYPE x_total counter\nx_total{a=\"1\",b=\"two words\"} 3\nx_up 1\ny_sum 0.25\nbroken\n"
+	want := map[string]float64{`x_total{a="1",b="two words"}`: 3, "x_up": 1, "y_sum": 0.25}
+	if diff := cmp.Diff(want, ParseMetrics(text)); diff != "" {
+		t.Errorf("ParseMetrics (-want +got):\n%s", diff)
+	}
+}

@@ -1,8 +1,8 @@
 // Package virt is virt-failover's libvirt client, and the only package that imports one
 // (github.com/digitalocean/go-libvirt, which speaks libvirt's RPC protocol in Go, so the binary
-// stays static): connecting by URI, reading definitions, detaching and attaching devices with
-// event waits, live peer-to-peer migration with progress and abort, job statistics, domain and
-// QEMU monitor events, metadata, and the guest agent's view of the guest's interfaces.
+// stays static): connecting by URI, listing running domains, reading definitions, detaching and
+// attaching devices with event waits, live peer-to-peer migration with progress and abort, job
+// statistics, domain and QEMU monitor events, metadata, and the guest agent's view of the guest's interfaces.
 //
 // The orchestrator programs against Hypervisor; *Conn implements it. Tests run it against
 // virttest's fake daemons, which speak the same protocol on unix sockets.

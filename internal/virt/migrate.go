@@ -227,7 +227,7 @@ wait:
 		return res, fail(aborted || Code(err) == int(libvirt.ErrOperationAborted), err)
 	}
 	// The job's final statistics, where libvirt keeps them.
-	if st, err := c.jobStats(d, libvirt.DomainJobStatsCompleted); err == nil && st.Type == JobCompleted {
+	if st, err := c.jobStats(d, completedKept); err == nil && st.Type == JobCompleted {
 		res.Stats, res.HaveStats = st, true
 	} else if opts.Dest != nil {
 		if st, err := opts.Dest.CompletedJobStats(ctx, dom); err == nil && st.Type == JobCompleted {
@@ -306,15 +306,22 @@ func (c *Conn) JobStats(ctx context.Context, dom string) (JobStats, error) {
 }
 
 // CompletedJobStats reads the statistics of the domain's last completed job (downtime, total
-// time of a migration), as virsh domjobinfo --completed; Type JobNone when libvirt has none.
-// After a migration the source keeps them only while it keeps the domain (a persistent one).
+// time of a migration), as virsh domjobinfo --completed --keep-completed; Type JobNone when
+// libvirt has none. After a migration the source keeps them only while it keeps the domain (a
+// persistent one).
+//
+// They are read with VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED: libvirt otherwise drops them at the
+// first read, and both the orchestrator and watch read them after a migration.
 func (c *Conn) CompletedJobStats(ctx context.Context, dom string) (JobStats, error) {
 	d, err := c.lookup(dom)
 	if err != nil {
 		return JobStats{}, err
 	}
-	return c.jobStats(d, libvirt.DomainJobStatsCompleted)
+	return c.jobStats(d, completedKept)
 }
+
+// completedKept reads the last completed job's statistics and leaves them for the next reader.
+const completedKept = libvirt.DomainJobStatsCompleted | libvirt.DomainJobStatsKeepCompleted
 
 func (c *Conn) jobStats(d libvirt.Domain, flags libvirt.DomainGetJobStatsFlags) (JobStats, error) {
 	typ, params, err := c.l.DomainGetJobStats(d, flags)

@@ -750,3 +750,65 @@ func TestSubscribersShareOneRegistration(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveDomainsLeavesOutWhatMigratedAway(t *testing.T) {
+	cl := virttest.New(t)
+	a, ca := host(t, cl, "a", true)
+	other := strings.Replace(strings.Replace(string(guestXML(t)), "<name>vm1</name>", "<name>vm0</name>", 1),
+		"c7a5fdbd", "00000000", 1)
+	if err := a.Add([]byte(other), false); err != nil {
+		t.Fatal(err)
+	}
+	b := cl.Host("b")
+	cb := dial(t, b)
+	names := func(c *virt.Conn) []string {
+		t.Helper()
+		infos, err := c.ActiveDomains(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, i := range infos {
+			if i.State != virt.StateRunning || i.ID < 1 {
+				t.Errorf("%s: %+v", c.URI(), i)
+			}
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	if got := names(ca); !slices.Equal(got, []string{"vm0", "vm1"}) {
+		t.Errorf("on a: %q", got)
+	}
+	if got := names(cb); len(got) != 0 {
+		t.Errorf("on b: %q", got)
+	}
+	// A persistent domain migrated away stays defined on a, shut off: not listed.
+	if _, err := ca.Migrate(ctx(t), dom, b.URI(), virt.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(ca); !slices.Equal(got, []string{"vm0"}) {
+		t.Errorf("on a after the migration: %q", got)
+	}
+	if got := names(cb); !slices.Equal(got, []string{"vm1"}) {
+		t.Errorf("on b after the migration: %q", got)
+	}
+}
+
+// Reading the completed job's statistics leaves them for the next reader: watch and the
+// orchestrator both read them after a migration (libvirt drops them at the first read unless
+// asked to keep them).
+func TestCompletedJobStatsCanBeReadTwice(t *testing.T) {
+	cl := virttest.New(t)
+	_, ca := host(t, cl, "a", true)
+	b := cl.Host("b")
+	cb := dial(t, b)
+	if _, err := ca.Migrate(ctx(t), dom, b.URI(), virt.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*virt.Conn{ca, ca, cb, cb} {
+		st, err := c.CompletedJobStats(ctx(t), dom)
+		if err != nil || st.Type != virt.JobCompleted || st.Downtime != 7*time.Millisecond {
+			t.Errorf("%s: %+v, %v", c.URI(), st, err)
+		}
+	}
+}

@@ -1073,6 +1073,9 @@ func (h *Host) jobStats(w wireDomain, flags uint32, out *enc) *rpcError {
 	case flags&jobStatsCompleted != 0 && d.job == nil && d.done != nil:
 		out.i32(jobCompleted)
 		out.typedParams(d.done)
+		if flags&jobStatsKeepCompleted == 0 {
+			d.done = nil // read once, as libvirt does without VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED
+		}
 	case flags&jobStatsCompleted == 0 && d.job != nil:
 		out.i32(jobUnbounded)
 		out.typedParams(d.job.progress())

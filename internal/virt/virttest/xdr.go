@@ -30,9 +30,9 @@ const (
 	procDomainGetState                    = 212
 	procDomainSetMetadata                 = 264
 	procDomainGetMetadata                 = 265
+	procConnectListAllDomains             = 273
 	procDomainGetJobStats                 = 298
 	procDomainMigratePerform3Params       = 305
-	procConnectListAllDomains             = 273
 	procConnectDomainEventCallbackRegAny  = 316
 	procConnectDomainEventCallbackDereg   = 317
 	procDomainEventCallbackLifecycle      = 318
@@ -57,6 +57,7 @@ const (
 	migrateFlagPersistDest                = 8
 	migrateFlagUndefineSource             = 16
 	jobStatsCompleted                     = 1
+	jobStatsKeepCompleted                 = 2
 	domainXMLInactive                     = 2
 	stateRunning, statePaused             = 1, 3
 	stateShutoff                          = 5
