@@ -378,10 +378,11 @@ func TestSweepDropsRecordsOfDevicesInTheGuest(t *testing.T) {
 
 // Every phase QEMU's migration goes through gets its progress line at once, however fast they
 // follow each other, and without the figures of a reading taken before it; the readings of the
-// job's statistics get a line a second.
+// job's statistics get a line a second (each phase lasts 2 s: a reading half a second apart falls
+// in its second second even on a loaded machine).
 func TestMigrateShowsEveryPhase(t *testing.T) {
 	p := newPair(t, "bond.xml", "vfo-bond")
-	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Delay: 4500 * time.Millisecond, Phases: []string{"setup", "active", "device"}})
+	p.a.Script(virttest.OpMigrate, "vfo-bond", "", virttest.Outcome{Delay: 8 * time.Second, Phases: []string{"setup", "active", "device"}})
 	var mu sync.Mutex
 	var lines []string
 	o := p.migrateOptions("vfo-bond")
