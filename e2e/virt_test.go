@@ -177,8 +177,23 @@ func TestVirtClient(t *testing.T) {
 			t.Fatalf("no e2e record yet: found %v, %v", found, err)
 		}
 		mine := `<parked reason="migration"><device alias="ua-vf1"/></parked>`
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		changes, err := a.Events(mctx, dom, virt.EventMetadataChange)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := a.SetMetadata(ctx, dom, e2eNS, "vfoe2e", []byte(mine), virt.Live|virt.Config); err != nil {
 			t.Fatal(err)
+		}
+		// libvirt announces it (virt-failover watch follows parked records by this event).
+		select {
+		case e := <-changes:
+			if e.Namespace != e2eNS {
+				t.Errorf("metadata-change event %+v, want namespace %s", e, e2eNS)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("libvirt announced no metadata change within 30s")
 		}
 		for _, i := range []virt.Impact{virt.Live, virt.Config} {
 			got, found, err := a.Metadata(ctx, dom, e2eNS, i)

@@ -30,6 +30,10 @@ const (
 	// EventMigrationIteration: an outgoing migration started another pass over the guest's
 	// memory (VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION).
 	EventMigrationIteration
+	// EventMetadataChange: the domain's metadata was set or removed, by virDomainSetMetadata
+	// (VIR_DOMAIN_EVENT_ID_METADATA_CHANGE): a parked record written or dropped. Namespace is
+	// the URI of the element's namespace.
+	EventMetadataChange
 )
 
 // There is no EventJobCompleted: go-libvirt cannot decode VIR_DOMAIN_EVENT_ID_JOB_COMPLETED (its
@@ -42,6 +46,7 @@ var eventIDs = map[EventKind]libvirt.DomainEventID{
 	EventDeviceRemoved:       libvirt.DomainEventIDDeviceRemoved,
 	EventDeviceRemovalFailed: libvirt.DomainEventIDDeviceRemovalFailed,
 	EventMigrationIteration:  libvirt.DomainEventIDMigrationIteration,
+	EventMetadataChange:      libvirt.DomainEventIDMetadataChange,
 }
 
 var eventNames = map[EventKind]string{
@@ -50,6 +55,7 @@ var eventNames = map[EventKind]string{
 	EventDeviceRemoved:       "device-removed",
 	EventDeviceRemovalFailed: "device-removal-failed",
 	EventMigrationIteration:  "migration-iteration",
+	EventMetadataChange:      "metadata-change",
 }
 
 func (k EventKind) String() string {
@@ -66,6 +72,8 @@ type Event struct {
 	Received time.Time // when this client received it
 	// Alias is the device of EventDeviceAdded, EventDeviceRemoved, EventDeviceRemovalFailed.
 	Alias string
+	// Namespace is the metadata namespace of EventMetadataChange.
+	Namespace string
 	// Lifecycle is the change of EventLifecycle.
 	Lifecycle Lifecycle
 	// Iteration is the memory pass of EventMigrationIteration (1 is the first).
@@ -134,7 +142,7 @@ func (l Lifecycle) String() string {
 func (c *Conn) Events(ctx context.Context, dom string, kinds ...EventKind) (<-chan Event, error) {
 	if len(kinds) == 0 {
 		kinds = []EventKind{EventLifecycle, EventDeviceAdded, EventDeviceRemoved, EventDeviceRemovalFailed,
-			EventMigrationIteration}
+			EventMigrationIteration, EventMetadataChange}
 	}
 	q := newQueue()
 	var ups []*upstream
@@ -195,6 +203,12 @@ func convertEvent(raw any) (Event, bool) {
 		return Event{Kind: EventDeviceRemoved, Domain: m.Msg.Dom.Name, Received: now, Alias: m.Msg.DevAlias}, true
 	case *libvirt.DomainEventCallbackDeviceRemovalFailedMsg:
 		return Event{Kind: EventDeviceRemovalFailed, Domain: m.Dom.Name, Received: now, Alias: m.DevAlias}, true
+	case *libvirt.DomainEventCallbackMetadataChangeMsg:
+		e := Event{Kind: EventMetadataChange, Domain: m.Dom.Name, Received: now}
+		if len(m.Nsuri) > 0 {
+			e.Namespace = m.Nsuri[0]
+		}
+		return e, true
 	case *libvirt.DomainEventCallbackMigrationIterationMsg:
 		return Event{Kind: EventMigrationIteration, Domain: m.Dom.Name, Received: now, Iteration: int(m.Iteration)}, true
 	}

@@ -812,3 +812,29 @@ func TestCompletedJobStatsCanBeReadTwice(t *testing.T) {
 		}
 	}
 }
+
+// Setting and removing a metadata element is announced (METADATA_CHANGE) with its namespace: the
+// event watch follows parked records by.
+func TestMetadataChangeIsAnnounced(t *testing.T) {
+	const uri = "https://virt-failover.example/parked/1"
+	_, c := host(t, virttest.New(t), "a", true)
+	ectx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	events, err := c.Events(ectx, dom, virt.EventMetadataChange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, element := range [][]byte{[]byte(`<parked/>`), nil} {
+		if err := c.SetMetadata(ctx(t), dom, uri, "vfo", element, virt.Live|virt.Config); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-events:
+			if e.Kind != virt.EventMetadataChange || e.Domain != dom || e.Namespace != uri {
+				t.Errorf("event %+v", e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no metadata-change event after setting %q", element)
+		}
+	}
+}

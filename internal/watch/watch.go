@@ -217,7 +217,7 @@ type qemuEvent = virt.QEMUEvent
 func (w *Watcher) follow(ctx context.Context, src Source) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events, err := src.Events(cctx, "", virt.EventLifecycle, virt.EventDeviceAdded, virt.EventDeviceRemoved)
+	events, err := src.Events(cctx, "", virt.EventLifecycle, virt.EventDeviceAdded, virt.EventDeviceRemoved, virt.EventMetadataChange)
 	if err != nil {
 		return err
 	}
@@ -250,27 +250,8 @@ func (w *Watcher) follow(ctx context.Context, src Source) error {
 	w.connected, w.reason = true, ""
 	w.mu.Unlock()
 	w.cfg.Logf("connected to %s: %d running guest(s)", src.URI(), len(running))
-	poll := time.NewTicker(pollInterval)
-	defer poll.Stop()
 	for {
 		select {
-		case <-poll.C:
-			w.mu.Lock()
-			var again []string
-			for name, g := range w.guests {
-				if len(g.parked) > 0 {
-					again = append(again, name)
-				}
-			}
-			w.mu.Unlock()
-			for _, name := range again {
-				w.refresh(cctx, src, name)
-				w.mu.Lock()
-				if g, ok := w.guests[name]; ok {
-					w.settleLocked(g)
-				}
-				w.mu.Unlock()
-			}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-src.Disconnected():
@@ -368,7 +349,7 @@ func (g *guest) parkedFor(reason string) int {
 
 func (w *Watcher) domainEvent(ctx context.Context, src Source, e virt.Event, qemu chan<- qemuEvent) {
 	switch e.Kind {
-	case virt.EventDeviceRemoved, virt.EventDeviceAdded:
+	case virt.EventDeviceRemoved, virt.EventDeviceAdded, virt.EventMetadataChange:
 		w.refresh(ctx, src, e.Domain)
 		w.mu.Lock()
 		g := w.guestLocked(e.Domain)
@@ -377,7 +358,7 @@ func (w *Watcher) domainEvent(ctx context.Context, src Source, e virt.Event, qem
 			if m.unplugStart.IsZero() {
 				m.unplugStart = e.Received
 				for _, p := range g.parked {
-					if t, ok := p.SinceTime(); ok && p.Reason == policy.ParkedForMigration && t.Before(m.unplugStart) {
+					if t := g.parkedAt(p); p.Reason == policy.ParkedForMigration && t.Before(m.unplugStart) {
 						m.unplugStart = t
 					}
 				}
@@ -396,9 +377,9 @@ func (w *Watcher) domainEvent(ctx context.Context, src Source, e virt.Event, qem
 
 // settleLocked ends what the guest's definition says is over: an outgoing migration whose
 // devices came back with the guest still here (rolled back), an arrival whose devices are all
-// back. libvirt announces a device's attach (DEVICE_ADDED) but not the removal of its parked
-// record, which follows it: so the definitions of guests with parked records are read again
-// every pollInterval too, and the time of the last DEVICE_ADDED is when the device came back.
+// back. The removal of a parked record follows a device's attach (DEVICE_ADDED): libvirt
+// announces it (METADATA_CHANGE), and the time of the last DEVICE_ADDED is when the device came
+// back.
 func (w *Watcher) settleLocked(g *guest) {
 	if g.parkedFor(policy.ParkedForMigration) > 0 {
 		return
@@ -418,9 +399,6 @@ func (w *Watcher) settleLocked(g *guest) {
 	}
 	w.replugLocked(g, t)
 }
-
-// pollInterval is how often the definitions of guests with parked records are read again.
-const pollInterval = 500 * time.Millisecond
 
 // qemuDone says no QEMU migration of the guest's outgoing migration is under way.
 func (g *guest) qemuDone() bool { return g.out == nil || g.out.qemuStart.IsZero() }
@@ -680,6 +658,22 @@ func (w *Watcher) Health() error {
 	return errors.New(w.reason)
 }
 
+// parkedAt is when a device was parked, as well as watch knows. Its record's since has whole
+// seconds; watch reads a record when libvirt announces it (METADATA_CHANGE), milliseconds after
+// it was written, so that sight is the better time unless the record was there before watch
+// looked (a second or more after its since).
+func (g *guest) parkedAt(p *policy.Parked) time.Time {
+	seen, saw := g.firstSeen[p.Alias]
+	since, ok := p.SinceTime()
+	switch {
+	case !ok:
+		return seen
+	case saw && !seen.Before(since) && seen.Sub(since) < time.Second:
+		return seen
+	}
+	return since
+}
+
 func (w *Watcher) snapshotLocked() []Guest {
 	now := w.cfg.Now()
 	out := []Guest{}
@@ -689,11 +683,7 @@ func (w *Watcher) snapshotLocked() []Guest {
 		var since time.Time
 		for _, p := range g.parked {
 			s.Parked = append(s.Parked, Parked{Alias: p.Alias, Kind: p.Kind, Reason: p.Reason, Pool: p.Pool, Since: p.Since})
-			t, ok := p.SinceTime()
-			if !ok {
-				t = g.firstSeen[p.Alias]
-			}
-			if since.IsZero() || t.Before(since) {
+			if t := g.parkedAt(p); since.IsZero() || t.Before(since) {
 				since = t
 			}
 		}

@@ -715,6 +715,7 @@ var eventProcs = map[int32]uint32{
 	eventIDDeviceAdded:         procDomainEventCallbackDeviceAdded,
 	eventIDMigrationIteration:  procDomainEventCallbackMigrationIter,
 	eventIDDeviceRemovalFailed: procDomainEventCallbackDeviceRemFail,
+	eventIDMetadataChange:      procDomainEventCallbackMetadataChange,
 }
 
 // emit sends an event to every registration that wants it: a libvirt event (eventID) or a QEMU
@@ -976,23 +977,37 @@ func (h *Host) getMetadata(w wireDomain, uri string, impact virt.Impact, out *en
 	return nil
 }
 
+// setMetadata sets or removes a metadata element and, as libvirt does, announces the change
+// (VIR_DOMAIN_EVENT_ID_METADATA_CHANGE) to the clients registered for it.
 func (h *Host) setMetadata(w wireDomain, uri, key, meta string, hasMeta bool, impact virt.Impact) *rpcError {
+	changed, rerr := h.applyMetadata(w, uri, key, meta, hasMeta, impact)
+	if rerr != nil {
+		return rerr
+	}
+	h.emit(false, eventIDMetadataChange, changed, "", func(e *enc) {
+		e.i32(metadataElement)
+		e.optStr(uri, true)
+	})
+	return nil
+}
+
+func (h *Host) applyMetadata(w wireDomain, uri, key, meta string, hasMeta bool, impact virt.Impact) (wireDomain, *rpcError) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, rerr := h.domain(w)
 	if rerr != nil {
-		return rerr
+		return w, rerr
 	}
 	h.logCall("set-metadata %s %s %s", d.name, uri, impact)
 	if o, ok := h.takeScript(OpSetMetadata, d.name, uri); ok && o.Err != nil {
-		return fromVirt(o.Err)
+		return w, fromVirt(o.Err)
 	}
 	if impact&virt.Config != 0 && d.config == nil {
-		return &rpcError{errOperationInvalid, "Requested operation is not valid: cannot change persistent config of a transient domain"}
+		return w, &rpcError{errOperationInvalid, "Requested operation is not valid: cannot change persistent config of a transient domain"}
 	}
 	if hasMeta {
 		if _, err := xmlxform.Parse([]byte(meta)); err != nil {
-			return &rpcError{errInvalidArg, "XML error: " + err.Error()}
+			return w, &rpcError{errInvalidArg, "XML error: " + err.Error()}
 		}
 	}
 	for _, i := range []virt.Impact{virt.Live, virt.Config} {
@@ -1005,7 +1020,7 @@ func (h *Host) setMetadata(w wireDomain, uri, key, meta string, hasMeta bool, im
 			delete(d.meta[i], uri)
 		}
 	}
-	return nil
+	return d.wire(), nil
 }
 
 func (h *Host) interfaceAddresses(w wireDomain, out *enc) *rpcError {

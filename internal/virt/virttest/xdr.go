@@ -41,6 +41,7 @@ const (
 	procDomainEventCallbackDeviceAdded    = 354
 	procDomainEventCallbackMigrationIter  = 359
 	procDomainEventCallbackDeviceRemFail  = 367
+	procDomainEventCallbackMetadataChange = 379
 	procDomainDetachDeviceAlias           = 392
 	qemuProcDomainMonitorEventRegister    = 4
 	qemuProcDomainMonitorEventDeregister  = 5
@@ -50,6 +51,8 @@ const (
 	eventIDDeviceAdded                    = 19
 	eventIDMigrationIteration             = 20
 	eventIDDeviceRemovalFailed            = 22
+	eventIDMetadataChange                 = 23
+	metadataElement                       = 2 // VIR_DOMAIN_METADATA_ELEMENT
 	typedParamInt, typedParamUint         = 1, 2
 	typedParamLlong, typedParamUllong     = 3, 4
 	typedParamDouble, typedParamBoolean   = 5, 6
