@@ -179,7 +179,10 @@ func planInstall(cmd *cli.Command, paths hostpaths.Paths) ([]installStep, error)
 		pol, err = policy.Parse(polPath, install.SamplePolicy)
 		policyLine = fmt.Sprintf("policy: %s (a commented sample: every key at its default; define [pools.*] to remap VFs)", polPath)
 		writePolicy = func() error {
-			if err := writeFileAtomic(polPath, install.SamplePolicy, 0o644); err != nil {
+			if err := os.MkdirAll(filepath.Dir(polPath), 0o755); err != nil {
+				return failed(err)
+			}
+			if err := replaceFile(polPath, install.SamplePolicy, nil); err != nil {
 				return failed(err)
 			}
 			return nil
@@ -423,17 +426,6 @@ func copyExecutable(from, to string) error {
 		return err
 	}
 	return os.Rename(tmp, to) // a running hook keeps its old inode
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".vf-new"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // findDaemon finds the running libvirtd or virtqemud from its pid file in the host's tree.
