@@ -171,17 +171,14 @@ func printGuests(w io.Writer, addr string, r *watch.Report, err error, now time.
 	}
 	fmt.Fprintf(w, "guests (virt-failover watch at %s):\n", addr)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  DOMAIN\tFAILOVER\tEMULATED FOR\tPARKED\tLAST MIGRATION")
+	// Which devices are parked, and why, the parked section below says (from the same records).
+	fmt.Fprintln(tw, "  DOMAIN\tFAILOVER\tEMULATED FOR\tLAST MIGRATION")
 	for _, g := range r.Guests {
 		emulated := "-"
 		if g.EmulatedSince != nil {
 			emulated = claims.Age(now.Sub(*g.EmulatedSince))
 		}
-		var parked []string
-		for _, p := range g.Parked {
-			parked = append(parked, p.Alias+" ("+p.Reason+")")
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", g.Name, g.State, emulated, dash(strings.Join(parked, ", ")), migrationLine(g.Migration))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", g.Name, g.State, emulated, migrationLine(g.Migration))
 	}
 	tw.Flush()
 }
